@@ -1,0 +1,536 @@
+"""Autograde a class: every submission of one lab (or all) in parallel, each in its own sandbox.
+
+nbgrader grades one submission after another and has no parallel mode
+(nbgrader issue #174); SQLite also cannot take several writers at once. So
+each submission is graded by nbgrader's own `autograde` in a process of its
+own, against a private scratch copy of the submission and a private SQLite
+gradebook made from the lab's source; the batch then copies the scores into
+the course's gradebook one submission at a time (SQLite or PostgreSQL alike)
+and the autograded notebook into autograder/autograded/. Nothing a
+submission does can touch another one's files, grades or gradebook rows.
+
+Grading processes are forked from this one, which has already imported
+nbgrader (two seconds saved per submission), and are killed as a group if
+they run past the notebook time limit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import multiprocessing
+import multiprocessing.connection
+import os
+import resource
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import traceback
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+from . import notebooks
+from .course import GRADING_DIR, load_config, open_api, require_success
+from .errors import GradingError
+from .layout import SOURCE_DIR, resolve_labs
+from .sandbox import FIRST_SANDBOX_UID, Limits, Sandbox
+
+WORK_DIR = f"{GRADING_DIR}/work"
+LOG_DIR = f"{GRADING_DIR}/logs"
+# A grading process gets this long past the notebook's own time limit before it is killed.
+HARD_LIMIT_MARGIN = 120
+
+
+@dataclass
+class GradeResult:
+    """What one submission got, and why, for the summary table and the tests."""
+
+    lab: str
+    student: str
+    score: float = 0.0
+    max_score: float = 0.0
+    status: str = "graded"  # graded | problems | not graded
+    reasons: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    seconds_late: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "graded"
+
+
+@dataclass(frozen=True)
+class Job:
+    lab: str
+    student: str
+    submitted: Path
+    scratch: Path
+    template_db: Path
+    expected: tuple[str, ...]  # notebook names nbgrader will look for
+
+
+def default_jobs() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def submitted_students(root: Path, lab: str) -> list[str]:
+    """Students with a folder for `lab` under autograder/submitted/."""
+    base = Path(root) / load_config(root).CourseDirectory.submitted_directory
+    if not base.is_dir():
+        return []
+    return sorted(p.name for p in base.iterdir() if (p / lab).is_dir())
+
+
+# --- the gradebook side: runs in the batch process ---------------------------------------------
+
+
+def ensure_assignment(root: Path, lab: str, db_url: str | None = None) -> None:
+    """Record the lab in the course gradebook if it is not there yet (without touching labs/)."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    cd = load_config(root, db_url).CourseDirectory
+    with Gradebook(cd.db_url, cd.course_id) as gb:
+        try:
+            if gb.find_assignment(lab).notebooks:
+                return
+        except MissingEntry:
+            pass
+    with tempfile.TemporaryDirectory(prefix="mlops-course-release-") as scratch:
+        api = open_api(root, db_url=db_url, **{"CourseDirectory.release_directory": scratch})
+        require_success(api.generate_assignment(lab, force=True, create=True),
+                        f"recording '{lab}' in the gradebook", GradingError)
+
+
+def make_template(root: Path, lab: str, db_url: str | None, dest: Path) -> Path:
+    """A private SQLite gradebook holding only the lab (cells, checksums, due date) for grading processes."""
+    from nbgrader.api import Gradebook
+
+    with tempfile.TemporaryDirectory(prefix="mlops-course-release-") as scratch:
+        api = open_api(root, db_url=f"sqlite:///{dest}", **{"CourseDirectory.release_directory": scratch})
+        require_success(api.generate_assignment(lab, force=True, create=True),
+                        f"nbgrader generate_assignment for '{lab}'", GradingError)
+    cd = load_config(root, db_url).CourseDirectory
+    with Gradebook(cd.db_url, cd.course_id) as main:
+        duedate = main.find_assignment(lab).duedate
+    with Gradebook(f"sqlite:///{dest}", cd.course_id) as gb:
+        gb.update_or_create_assignment(lab, duedate=duedate)
+    return dest
+
+
+def merge_into_gradebook(root: Path, db_url: str | None, job: Job) -> float:
+    """Copy one graded submission's scores from its private gradebook; returns seconds late."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    cd = load_config(root, db_url).CourseDirectory
+    with warnings.catch_warnings(), Gradebook(f"sqlite:///{job.scratch / 'gradebook.db'}", cd.course_id) as src, \
+            Gradebook(cd.db_url, cd.course_id) as dst:
+        warnings.simplefilter("ignore")  # nbgrader's queries trip SQLAlchemy 2's autoflush warnings
+        dst.update_or_create_student(job.student)
+        try:
+            graded = src.find_submission(job.lab, job.student)
+            timestamp = graded.timestamp
+        except MissingEntry:
+            graded, timestamp = None, None
+        submission = dst.update_or_create_submission(job.lab, job.student, timestamp=timestamp)
+        for nb in submission.notebooks:
+            for grade in nb.grades:
+                score = _source_score(src, graded, grade.name, nb.name, job) if graded is not None else 0.0
+                grade.auto_score = score
+                # nbgrader's rule: a manual score or no automatic one means a person should look.
+                grade.needs_manual_grade = grade.manual_score is not None or score is None
+            for comment in nb.comments:
+                if graded is not None:
+                    try:
+                        comment.auto_comment = src.find_comment(comment.name, nb.name, job.lab, job.student).auto_comment
+                    except MissingEntry:
+                        pass
+        dst.db.commit()
+        return float(submission.total_seconds_late or 0)
+
+
+def _source_score(src, graded, cell: str, notebook: str, job: Job) -> float | None:
+    from nbgrader.api import MissingEntry
+
+    try:
+        return src.find_grade(cell, notebook, job.lab, job.student).auto_score
+    except MissingEntry:
+        return 0.0
+
+
+# --- the grading process: runs forked, one per submission --------------------------------------
+
+
+def copy_submission(src: Path, dest: Path) -> list[str]:
+    """Copy a submission without following links; returns what was left out and why."""
+    dropped = []
+    dest.mkdir(parents=True, exist_ok=True)
+    for path in sorted(src.rglob("*")):
+        rel = path.relative_to(src)
+        if path.is_symlink():
+            dropped.append(f"left out {rel}: a symbolic link (could point at files outside the submission)")
+        elif path.is_dir():
+            (dest / rel).mkdir(parents=True, exist_ok=True)
+        elif path.is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, dest / rel)
+    return dropped
+
+
+def check_notebooks(folder: Path, expected: Iterable[str], known_cells: set[str] = frozenset()) -> list[str]:
+    """Problems nbgrader would turn into a crash or a silent zero, named for the instructor.
+
+    Unreadable notebooks are renamed to `<name>.ipynb.invalid`, so nbgrader
+    treats them as missing (zero for their cells) and still grades the rest.
+    """
+    problems = []
+    for name in expected:
+        path = folder / f"{name}.ipynb"
+        if not path.exists():
+            others = sorted(p.name for p in folder.glob("*.ipynb"))
+            found = f" (found: {', '.join(others)})" if others else " (no notebook at all)"
+            problems.append(f"no {name}.ipynb in the submission: wrong file name?{found}")
+            continue
+        reason = None
+        if path.stat().st_size == 0:
+            reason = f"{name}.ipynb is empty (0 bytes)"
+        else:
+            try:
+                json.loads(path.read_text(encoding="utf-8", errors="strict"))
+            except (UnicodeDecodeError, ValueError) as exc:
+                reason = f"{name}.ipynb is not valid JSON ({str(exc).splitlines()[0][:80]})"
+            else:
+                try:
+                    nb = notebooks.read(path)
+                except Exception as exc:  # nbformat raises many types for broken structure
+                    reason = f"{name}.ipynb is not a valid notebook ({str(exc).splitlines()[0][:80]})"
+                else:
+                    if not nb.cells:
+                        problems.append(f"{name}.ipynb has no cells")
+                    problems += strip_broken_metadata(nb, path, known_cells)
+        if reason:
+            problems.append(reason)
+            path.rename(path.with_name(path.name + ".invalid"))
+    return problems
+
+
+def strip_broken_metadata(nb, path: Path, known_cells: set[str]) -> list[str]:
+    """Cells whose nbgrader metadata is corrupt or names a cell the lab does not have, made plain.
+
+    nbgrader refuses the whole notebook in both cases (for an unknown grade_id it
+    drops the id and then fails its own validation), so one edited cell would
+    otherwise cost the student every point.
+    """
+    from nbgrader.nbgraderformat import MetadataValidator
+
+    validator, broken = MetadataValidator(), []
+    for index, cell in enumerate(nb.cells):
+        meta = notebooks.nbgrader_meta(cell)
+        if not meta:
+            continue
+        try:
+            validator.validate_cell(cell)
+            valid = not known_cells or not meta.get("grade_id") or meta["grade_id"] in known_cells
+        except Exception:  # nbgrader raises ValidationError or SchemaMismatch
+            valid = False
+        if not valid:
+            del cell.metadata["nbgrader"]
+            broken.append(str(index + 1))
+    if not broken:
+        return []
+    notebooks.write(nb, path)
+    return [f"broken nbgrader metadata in cell(s) {', '.join(broken)} of {path.name} (graded as plain cells)"]
+
+
+def record_zero(db_url: str, job: Job) -> None:
+    """What nbgrader does for a missing notebook, for a submission with no notebook it could open."""
+    from nbgrader.api import Gradebook
+
+    timestamp_file = job.submitted / "timestamp.txt"
+    timestamp = timestamp_file.read_text().strip() if timestamp_file.exists() else None
+    with Gradebook(db_url) as gb:
+        gb.update_or_create_student(job.student)
+        submission = gb.update_or_create_submission(job.lab, job.student, timestamp=timestamp)
+        for nb in submission.notebooks:
+            for grade in nb.grades:
+                grade.auto_score = 0
+                grade.needs_manual_grade = False
+        gb.db.commit()
+
+
+def missing_test_cells(graded_notebook: Path, expected_cells: set[str]) -> list[str]:
+    """Graded cells of the lab the graded notebook no longer has (a notebook with no cells is reported as such)."""
+    nb = notebooks.read(graded_notebook) if graded_notebook.exists() else None
+    if nb is None or not nb.cells:
+        return []
+    return sorted(expected_cells - {c.grade_id for c in notebooks.graded_cells(nb)})
+
+
+def grade_submission(root: Path, job: Job, limits: Limits, uid: int | None, missing_tools: tuple[str, ...]) -> dict:
+    """Grade one submission with nbgrader in `job.scratch`; returns a GradeResult as a dict."""
+    from nbgrader.api import Gradebook
+    from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, IgnorePattern, LimitOutput,
+                                        SaveAutoGrades)
+    from nbconvert.preprocessors import ClearMetadataPreprocessor
+
+    from .execute_guard import GuardedExecute
+    from .grading import cell_scores
+
+    start = time.monotonic()
+    result = GradeResult(job.lab, job.student)
+    work = job.scratch / "submitted" / job.student / job.lab
+    result.reasons += copy_submission(job.submitted, work)
+    with Gradebook(f"sqlite:///{job.template_db}") as gb:
+        cells = {c.name for nb in gb.find_assignment(job.lab).notebooks for c in nb.source_cells}
+        graded_cells = {c.name for nb in gb.find_assignment(job.lab).notebooks for c in nb.grade_cells}
+    result.reasons += check_notebooks(work, job.expected, cells)
+    # Unix socket paths are limited to about 100 characters: the kernel's sockets live in a short
+    # folder under /tmp, linked from the scratch folder (where the batch looks for the kernel's pgid).
+    runtime = Path(tempfile.mkdtemp(prefix="mlops-kernel-"))
+    (job.scratch / "runtime").symlink_to(runtime)
+    db_url = f"sqlite:///{job.scratch / 'gradebook.db'}"
+    shutil.copyfile(job.template_db, job.scratch / "gradebook.db")
+    overrides = {
+        "CourseDirectory.root": str(job.scratch),
+        "CourseDirectory.source_directory": str(Path(root).resolve() / SOURCE_DIR),
+        "CourseDirectory.submitted_directory": "submitted",
+        "CourseDirectory.autograded_directory": "autograded",
+        "Autograde.autograde_preprocessors": [GuardedExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
+                                              SaveAutoGrades, AssignLatePenalties, CheckCellMetadata],
+        "Execute.timeout": limits.cell_timeout,
+        "GuardedExecute.notebook_timeout": limits.notebook_timeout,
+        "GuardedExecute.max_output_bytes": limits.max_output_bytes,
+        "GuardedExecute.incident_log": str(job.scratch / "incidents.json"),
+        "SandboxedKernelManager.runtime_dir": str(runtime),
+        "SandboxedKernelManager.run_as_uid": -1 if uid is None else uid,
+        "SandboxedKernelManager.memory_bytes": limits.memory_bytes,
+        "SandboxedKernelManager.max_processes": limits.max_processes,
+        "SandboxedKernelManager.max_file_bytes": limits.max_file_bytes,
+        "SandboxedKernelManager.missing_tools": list(missing_tools),
+    }
+    try:
+        if any((work / f"{name}.ipynb").exists() for name in job.expected):
+            outcome = open_api(root, db_url=db_url, **overrides).autograde(job.lab, job.student, force=True, create=True)
+            print(outcome.get("log") or "", flush=True)  # into the submission's grading log
+        else:
+            record_zero(db_url, job)
+            outcome = {"success": True}
+    finally:
+        shutil.rmtree(runtime, ignore_errors=True)
+    incidents = json.loads((job.scratch / "incidents.json").read_text()) if (job.scratch / "incidents.json").exists() else []
+    result.reasons += summarize_incidents(incidents)
+    for name in job.expected:
+        gone = missing_test_cells(job.scratch / "autograded" / job.student / job.lab / f"{name}.ipynb", graded_cells)
+        if gone:
+            result.reasons.append(f"graded cells deleted or renamed in {name}.ipynb: {', '.join(gone)} (they score zero)")
+    if not outcome.get("success"):
+        last = [line for line in (outcome.get("log") or outcome.get("error") or "").splitlines() if line.strip()]
+        result.status = "not graded"
+        result.reasons.append("nbgrader could not grade it: " + (last[-1][:200] if last else "no log"))
+    scores = cell_scores(root, job.lab, job.student, db_url=db_url) if _has_submission(db_url, job) else {}
+    result.score = sum(s.score for s in scores.values())
+    result.max_score = sum(s.max_score for s in scores.values())
+    if result.status == "graded" and result.reasons:
+        result.status = "problems"
+    result.seconds = time.monotonic() - start
+    return asdict(result)
+
+
+def summarize_incidents(incidents: list[dict]) -> list[str]:
+    """One line per kind of incident: the first, and how many cells more."""
+    by_kind: dict[str, list[str]] = {}
+    for incident in incidents:
+        by_kind.setdefault(incident["kind"], []).append(incident["message"])
+    lines = []
+    for messages in by_kind.values():
+        more = len(messages) - 1
+        lines.append(messages[0] + (f" (and {more} more cell{'s' if more > 1 else ''})" if more else ""))
+    return lines
+
+
+def _has_submission(db_url: str, job: Job) -> bool:
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with Gradebook(db_url) as gb:
+        try:
+            gb.find_submission(job.lab, job.student)
+            return True
+        except MissingEntry:
+            return False
+
+
+def _child(root: Path, job: Job, limits: Limits, uid: int | None, missing_tools: tuple[str, ...]) -> None:
+    """Entry point of a forked grading process: its own session, its own log, a result file."""
+    os.setsid()
+    with open(job.scratch / "grading.log", "ab") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+    # The grader holds whatever the kernel prints; bound it so a flood cannot take the machine down.
+    cap = limits.memory_bytes * 2 + 2 * 2**30
+    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    try:
+        result = grade_submission(root, job, limits, uid, missing_tools)
+    except BaseException as exc:  # anything at all: report it for this student and let the batch go on
+        traceback.print_exc()
+        kind = "ran out of memory while grading (huge output?)" if isinstance(exc, MemoryError) else f"grading failed: {exc!r}"[:300]
+        result = asdict(GradeResult(job.lab, job.student, status="not graded", reasons=[kind]))
+    (job.scratch / "result.json").write_text(json.dumps(result))
+    sys.stdout.flush()
+    os._exit(0)
+
+
+# --- the batch ---------------------------------------------------------------------------------
+
+
+def autograde(
+    root: Path,
+    lab: str | None = None,
+    students: list[str] | None = None,
+    jobs: int | None = None,
+    limits: Limits = Limits(),
+    db_url: str | None = None,
+    progress: bool = True,
+    missing_tools: tuple[str, ...] = (),
+    warn: Callable[[str], None] = lambda message: print(f"warning: {message}", file=sys.stderr),
+) -> list[GradeResult]:
+    """Grade every submission of `lab` (or of every lab) with `jobs` in parallel; see the module doc."""
+    root = Path(root).resolve()
+    sandbox = Sandbox.detect(missing_tools)
+    for message in sandbox.warnings():
+        warn(message)
+    jobs = max(1, jobs or default_jobs())
+    work = root / WORK_DIR
+    work.mkdir(parents=True, exist_ok=True)
+    batch = Path(tempfile.mkdtemp(prefix=dt.datetime.now().strftime("%Y%m%d-%H%M%S-"), dir=work))
+    try:
+        queue = _plan(root, lab, students, db_url, batch)
+        return _run(root, queue, jobs, limits, db_url, sandbox, progress, missing_tools)
+    finally:
+        shutil.rmtree(batch, ignore_errors=True)
+
+
+def _plan(root: Path, lab: str | None, students: list[str] | None, db_url: str | None, batch: Path) -> list[Job]:
+    queue = []
+    submitted_dir = root / load_config(root).CourseDirectory.submitted_directory
+    for name in resolve_labs(root, lab):
+        who = [s for s in submitted_students(root, name) if not students or s in students]
+        if not who:
+            continue
+        ensure_assignment(root, name, db_url)
+        template = make_template(root, name, db_url, batch / f"{name}.db")
+        expected = tuple(sorted(p.stem for p in (root / SOURCE_DIR / name).glob("*.ipynb")))
+        for student in who:
+            scratch = batch / name / student
+            scratch.mkdir(parents=True)
+            queue.append(Job(name, student, submitted_dir / student / name, scratch, template, expected))
+    return queue
+
+
+def _run(root, queue: list[Job], jobs: int, limits: Limits, db_url, sandbox: Sandbox, progress: bool, missing_tools) -> list[GradeResult]:
+    from tqdm import tqdm
+
+    tqdm.monitor_interval = 0  # no monitor thread: this process forks
+    ctx = multiprocessing.get_context("fork")
+    results: list[GradeResult] = []
+    running: dict[int, tuple] = {}
+    free_slots = list(range(jobs))
+    pending = list(queue)
+    hard_limit = limits.notebook_timeout + HARD_LIMIT_MARGIN
+    bar = tqdm(total=len(queue), disable=not progress or not queue, unit="submission", file=sys.stderr,
+               desc=f"autograde ({jobs} job{'s' if jobs > 1 else ''})")
+    try:
+        while pending or running:
+            while pending and free_slots:
+                job, slot = pending.pop(0), free_slots.pop(0)
+                uid = FIRST_SANDBOX_UID + slot if sandbox.separate_user else None
+                proc = ctx.Process(target=_child, args=(root, job, limits, uid, tuple(missing_tools)), daemon=False)
+                proc.start()
+                running[proc.sentinel] = (proc, job, slot, time.monotonic())
+            ready = multiprocessing.connection.wait(list(running), timeout=1.0)
+            now = time.monotonic()
+            for sentinel in list(running):
+                proc, job, slot, started = running[sentinel]
+                overdue = now - started > hard_limit
+                if sentinel not in ready and not overdue:
+                    continue
+                if overdue:
+                    _kill(proc, job)
+                proc.join()
+                del running[sentinel]
+                free_slots.append(slot)
+                result = _finish(root, db_url, job, proc.exitcode, overdue, hard_limit)
+                results.append(result)
+                bar.set_postfix_str(f"{job.student}: {result.score:g}/{result.max_score:g}", refresh=False)
+                bar.update(1)
+    finally:
+        for proc, job, _, _ in running.values():
+            _kill(proc, job)
+        bar.close()
+    return sorted(results, key=lambda r: (r.lab, r.student))
+
+
+def _kill(proc, job: Job) -> None:
+    pgid_file = job.scratch / "runtime" / "kernel.pgid"
+    groups = [proc.pid]
+    if pgid_file.exists() and pgid_file.read_text().strip().isdigit():
+        groups.append(int(pgid_file.read_text()))
+    for group in groups:
+        try:
+            os.killpg(group, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _finish(root: Path, db_url, job: Job, exitcode, overdue: bool, hard_limit: int) -> GradeResult:
+    result_file = job.scratch / "result.json"
+    if result_file.exists() and not overdue:
+        result = GradeResult(**json.loads(result_file.read_text()))
+    else:
+        why = f"grading did not finish within {hard_limit} s and was stopped" if overdue else f"the grading process crashed (exit code {exitcode})"
+        result = GradeResult(job.lab, job.student, status="not graded", reasons=[why])
+    try:
+        result.seconds_late = merge_into_gradebook(root, db_url, job)
+    except Exception as exc:  # a gradebook we cannot write to is the instructor's problem, not the student's
+        raise GradingError(f"could not record the grades of '{job.student}' for '{job.lab}' in the gradebook: {exc}") from exc
+    _keep_outputs(root, job)
+    return result
+
+
+def _keep_outputs(root: Path, job: Job) -> None:
+    cd = load_config(root).CourseDirectory
+    graded = job.scratch / "autograded" / job.student / job.lab
+    dest = root / cd.autograded_directory / job.student / job.lab
+    if dest.exists():
+        shutil.rmtree(dest)
+    if graded.is_dir():
+        shutil.copytree(graded, dest, symlinks=True)
+    log = job.scratch / "grading.log"
+    if log.exists():
+        logs = root / LOG_DIR / job.lab
+        logs.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(log, logs / f"{job.student}.log")
+
+
+def summary_table(results: list[GradeResult]) -> str:
+    """The table printed at the end of a batch: one line per submission, problems spelled out."""
+    if not results:
+        return "No submissions to grade."
+    width = max(len(r.student) for r in results)
+    lines = [f"{'lab':<16} {'student':<{width}} {'score':>11}  {'status':<11} notes"]
+    for r in results:
+        notes = "; ".join(r.reasons)
+        if r.seconds_late > 0:
+            notes = "; ".join(filter(None, [f"late by {_duration(r.seconds_late)}", notes]))
+        lines.append(f"{r.lab:<16} {r.student:<{width}} {r.score:>5g}/{r.max_score:<5g}  {r.status:<11} {notes}")
+    graded = sum(r.status != "not graded" for r in results)
+    problems = sum(not r.ok for r in results)
+    lines.append(f"{len(results)} submission(s): {graded} graded, {problems} with problems (see notes).")
+    return "\n".join(lines)
+
+
+def _duration(seconds: float) -> str:
+    hours = seconds / 3600
+    return f"{hours:.1f} h" if hours < 48 else f"{hours / 24:.1f} days"

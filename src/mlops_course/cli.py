@@ -1,0 +1,268 @@
+"""The `mlops-course` command: parses arguments and calls one documented function per subcommand.
+
+Errors the tools raise on purpose (mlops_course.errors) are printed as one
+clear line and exit with status 1; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Callable, NoReturn, Sequence
+
+from .errors import CourseError
+
+
+def fail(message: str) -> NoReturn:
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(1)
+
+
+def _root(args: argparse.Namespace) -> Path:
+    from .layout import find_root
+
+    return find_root(Path(args.root) if args.root else None)
+
+
+def cmd_labs(args: argparse.Namespace) -> None:
+    from .layout import lab_names
+
+    for name in lab_names(_root(args)):
+        print(name)
+
+
+def cmd_release(args: argparse.Namespace) -> None:
+    from .release import release
+
+    root = _root(args)
+    for path in release(root, args.lab):
+        print(f"released {path.relative_to(root) if path.is_relative_to(root) else path}")
+
+
+def cmd_install_kernel(args: argparse.Namespace) -> None:
+    from .kernel import install_kernel
+
+    print(f"installed the course kernel in {install_kernel()}")
+
+
+def cmd_book(args: argparse.Namespace) -> None:
+    from .book import build_book
+
+    out = build_book(_root(args), strict=not args.allow_warnings)
+    print(f"book built: {out / 'index.html'}")
+
+
+def _size(text: str) -> int:
+    """'4G', '512M', '1000000' -> bytes (argparse type)."""
+    units = {"K": 2**10, "M": 2**20, "G": 2**30}
+    text = text.strip().upper().removesuffix("B").removesuffix("I")
+    try:
+        return int(float(text[:-1]) * units[text[-1]]) if text[-1:] in units else int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a size; use e.g. 4G or 512M") from None
+
+
+def cmd_collect(args: argparse.Namespace) -> None:
+    from .collect import collect_folder, collect_zip
+
+    root, source = _root(args), Path(args.source)
+    if source.suffix.lower() == ".zip":
+        if not args.lab:
+            fail("collecting a zip needs the lab it is for: mlops-course collect FILE.zip --lab LAB")
+        report = collect_zip(root, source, args.lab, args.pattern, db_url=args.db_url)
+    else:
+        report = collect_folder(root, source, args.lab)
+    print("\n".join(report.lines()))
+
+
+def cmd_autograde(args: argparse.Namespace) -> None:
+    from .autograde import autograde, summary_table
+    from .sandbox import Limits
+
+    limits = Limits(cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
+                    memory_bytes=args.memory, max_processes=args.max_processes)
+    results = autograde(_root(args), args.lab, students=args.student or None, jobs=args.jobs, limits=limits,
+                        db_url=args.db_url, progress=not args.no_progress)
+    print(summary_table(results))
+
+
+def cmd_feedback(args: argparse.Namespace) -> None:
+    from .feedback import generate_feedback
+
+    root = _root(args)
+    files = generate_feedback(root, args.lab, args.student, db_url=args.db_url)
+    for path in files:
+        print(f"feedback {path.relative_to(root) if path.is_relative_to(root) else path}")
+    print(f"{len(files)} feedback page(s) written (hidden tests removed).")
+
+
+def cmd_export(args: argparse.Namespace) -> None:
+    from .export import export_grades
+
+    root = _root(args)
+    for path in export_grades(root, Path(args.out) if args.out else root / "autograder" / "export", db_url=args.db_url):
+        print(f"wrote {path}")
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    from .cohort import write_report
+
+    root = _root(args)
+    roster = None
+    if args.roster:
+        path = Path(args.roster)
+        if not path.is_file():
+            fail(f"roster file {path} not found (one student id per line)")
+        roster = [line.strip() for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    page = write_report(root, Path(args.out) if args.out else root / "autograder" / "reports", db_url=args.db_url, roster=roster)
+    print(f"cohort report: {page}")
+
+
+def cmd_sandbox(args: argparse.Namespace) -> None:
+    from .sandbox import Sandbox
+
+    sandbox = Sandbox.detect()
+    print("Enforced while grading:")
+    for line in sandbox.enforced():
+        print(f"  - {line}")
+    for line in sandbox.warnings():
+        print(f"warning: {line}", file=sys.stderr)
+
+
+def cmd_check(args: argparse.Namespace) -> None:
+    from .selfcheck import check_notebook, print_report
+
+    report = check_notebook(Path(args.notebook), question=args.question, quick=args.quick)
+    print_report(report)
+    if not report.all_passed:
+        raise SystemExit(1)
+
+
+def cmd_validate(args: argparse.Namespace) -> None:
+    from .validate import validate_notebook
+
+    result = validate_notebook(Path(args.notebook), quick=args.quick)
+    print(result.text())
+    if not result.ok:
+        raise SystemExit(1)
+
+
+def cmd_progress(args: argparse.Namespace) -> None:
+    from . import progress
+    from .errors import CourseRootNotFoundError
+    from .schedule import load_schedule
+
+    try:
+        root = _root(args)
+    except CourseRootNotFoundError:
+        if args.gradebook or not args.folder:
+            raise
+        root = None  # a lead with only a folder of notebooks: no plan, no reference labs
+    found = progress.collect(root, Path(args.folder) if args.folder else None, args.gradebook, args.db_url)
+    schedule = load_schedule(root) if root else None
+    plan = schedule.plan(args.plan) if schedule else None
+    members = found["member"].unique()
+    if list(members) == [progress.LEARNER]:
+        print(progress.question_table(found, progress.LEARNER))
+        print()
+    print(progress.lab_table(found, plan, args.week).reset_index().to_string(index=False))
+    if args.csv:
+        found.to_csv(args.csv, index=False)
+        print(f"\nevery question's status: {args.csv}")
+    plot = args.plot or (None if list(members) == [progress.LEARNER] else "progress.png")
+    if plot:
+        title_of = schedule.lab_title if schedule else None
+        print(f"plot by week: {progress.plot_by_week(found, Path(plot), plan, args.week, title_of)}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mlops-course",
+        description="Tools for the MLOps course: release labs, build the book, grade and follow progress.",
+    )
+    parser.add_argument("--root", help="the course folder (default: found from the current folder)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, func: Callable, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        p.set_defaults(func=func)
+        return p
+
+    add("labs", cmd_labs, "List the labs (and quizzes) of the course.")
+    add("install-kernel", cmd_install_kernel, "Install the 'mlops-course' Jupyter kernel into this environment.")
+    p = add("release", cmd_release, "Regenerate labs/ from solutions/ with nbgrader (one lab or all).")
+    p.add_argument("lab", nargs="?", help="the lab to release (default: all)")
+    p = add("book", cmd_book, "Build the course book into book/_build/html (offline).")
+    p.add_argument("--allow-warnings", action="store_true", help="do not treat Sphinx warnings as errors")
+
+    def with_db(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--db-url", help="gradebook database URL (default: $MLOPS_COURSE_DB_URL or autograder/gradebook.db)")
+        return p
+
+    p = with_db(add("collect", cmd_collect, "Collect submissions into autograder/submitted/: from a folder of "
+                    "<student>/<lab>/ folders, or from a learning platform's zip of <student>_<lab>_<file> files."))
+    p.add_argument("source", help="a folder in nbgrader's <student>/<lab>/ layout, or a .zip file")
+    p.add_argument("--lab", help="only this lab (required for a zip)")
+    p.add_argument("--pattern", help="regular expression for zip entries, with (?P<student_id>...) and (?P<file_id>...) "
+                   "groups, matched against the full path (default: .*/<student>_<lab>_<file>)")
+
+    p = with_db(add("autograde", cmd_autograde, "Grade every submission of a lab (or all labs) in parallel, each in a "
+                    "sandbox (no network, time/memory/process limits, only the student's files); prints a summary."))
+    p.add_argument("lab", nargs="?", help="the lab to grade (default: all)")
+    p.add_argument("--student", action="append", help="only this student (repeat for several)")
+    p.add_argument("--jobs", "-j", type=int, help="submissions graded at once (default: the number of cores)")
+    p.add_argument("--cell-timeout", type=int, default=120, help="seconds per cell (default: 120)")
+    p.add_argument("--notebook-timeout", type=int, default=1800, help="seconds per notebook (default: 1800)")
+    p.add_argument("--memory", type=_size, default="4G", help="memory limit per submission (default: 4G)")
+    p.add_argument("--max-processes", type=int, default=128, help="processes and threads per submission (default: 128)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    p = with_db(add("feedback", cmd_feedback, "Write HTML feedback per student (nbgrader's, with hidden tests removed) "
+                    "into autograder/feedback/<student>/<lab>/."))
+    p.add_argument("lab", nargs="?", help="the lab (default: all)")
+    p.add_argument("--student", help="only this student")
+
+    p = with_db(add("export", cmd_export, "Export grades: grades.csv (nbgrader's format) and grades-lms.csv (one row "
+                    "per student, one column per lab, for a learning platform)."))
+    p.add_argument("--out", help="output folder (default: autograder/export)")
+
+    p = with_db(add("report", cmd_report, "Write the cohort report (HTML and PNG plots): scores per lab, question "
+                    "difficulty and discrimination, late submissions, students who have not submitted."))
+    p.add_argument("--out", help="output folder (default: autograder/reports)")
+    p.add_argument("--roster", help="file with one student id per line (to list students who never submitted)")
+
+    add("sandbox", cmd_sandbox, "Show what the grading sandbox enforces on this machine, and what it cannot.")
+
+    quick_help = "run the lab on its small sample (QUICK = True), as CI does"
+    p = add("check", cmd_check, "Self-check a lab notebook: run it, then report each question's visible tests "
+            "with hints (exit status 1 until every question passes).")
+    p.add_argument("notebook", help="the lab notebook, e.g. labs/lab01-scoping/lab01-scoping.ipynb")
+    p.add_argument("--question", "-q", help="check one question: its number, answer cell or test cell")
+    p.add_argument("--quick", action="store_true", help=quick_help)
+    p = add("validate", cmd_validate, "Before submitting: run nbgrader's validate on a lab notebook and list "
+            "failing tests, errors, unanswered questions and edited read-only cells.")
+    p.add_argument("notebook", help="the lab notebook to submit")
+    p.add_argument("--quick", action="store_true", help=quick_help)
+    p = add("progress", cmd_progress, "Show which labs and questions are done: yours (labs/), a folder of notebooks "
+            "(yours, or a study group's <member>/<lab>/<lab>.ipynb) or the gradebook, as a table and a plot by week.")
+    p.add_argument("folder", nargs="?", help="a folder of notebooks (default: this course's labs/)")
+    p.add_argument("--gradebook", action="store_true", help="read nbgrader's gradebook instead of notebooks")
+    with_db(p)
+    p.add_argument("--plan", default="standard", help="the study plan to compare with (default: standard)")
+    p.add_argument("--week", type=int, help="the group's current week: marks it and lists who is behind")
+    p.add_argument("--plot", help="where to save the plot by week (default for a group: progress.png)")
+    p.add_argument("--csv", help="also save every question's status as CSV")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except CourseError as exc:
+        fail(str(exc))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

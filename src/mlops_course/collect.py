@@ -1,0 +1,148 @@
+"""Collect: bring submissions into autograder/submitted/<student>/<lab>/ for grading.
+
+Two sources: a folder already in nbgrader's `<student>/<lab>/` layout (a copy
+of another course's submitted/ folder, an exchange export), and a zip file
+downloaded from a learning platform whose entries are named
+`<student>_<lab>_<file>` (collected by nbgrader's own `zip_collect`). Anything
+that cannot be placed is reported with the reason, never dropped silently.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .course import DB_URL_ENV, GRADING_DIR, load_config
+from .errors import CollectError
+from .layout import lab_names, resolve_labs
+
+DOWNLOADED_DIR = f"{GRADING_DIR}/downloaded"
+
+
+@dataclass
+class CollectReport:
+    """What a collect placed, and what it could not place and why."""
+
+    collected: list[tuple[str, str]] = field(default_factory=list)  # (student, lab)
+    unmatched: list[str] = field(default_factory=list)  # "path: why"
+
+    def lines(self) -> list[str]:
+        out = [f"collected {lab} for {student}" for student, lab in self.collected]
+        out += [f"not collected: {item}" for item in self.unmatched]
+        out.append(f"{len(self.collected)} submission(s) collected, {len(self.unmatched)} file(s) or folder(s) not matched.")
+        return out
+
+
+def collect_folder(root: Path, source: Path, lab: str | None = None) -> CollectReport:
+    """Copy `source/<student>/<lab>/...` into the course's submitted folder (replacing older copies)."""
+    root, source = Path(root).resolve(), Path(source).resolve()
+    if not source.is_dir():
+        raise CollectError(f"{source} is not a folder; expected <student>/<lab>/ folders inside it")
+    wanted = set(resolve_labs(root, lab))
+    known = set(lab_names(root))
+    submitted = root / load_config(root).CourseDirectory.submitted_directory
+    report = CollectReport()
+    for student_dir in sorted(source.iterdir()):
+        if not student_dir.is_dir() or student_dir.is_symlink():
+            report.unmatched.append(f"{student_dir.name}: not a <student>/ folder")
+            continue
+        for lab_dir in sorted(student_dir.iterdir()):
+            rel = lab_dir.relative_to(source)
+            if not lab_dir.is_dir() or lab_dir.is_symlink():
+                report.unmatched.append(f"{rel}: not inside a <lab>/ folder")
+            elif lab_dir.name not in known:
+                report.unmatched.append(f"{rel}: no lab is named '{lab_dir.name}' (labs: {', '.join(sorted(known))})")
+            elif lab_dir.name in wanted:
+                report.unmatched += _copy_submission(lab_dir, submitted / student_dir.name / lab_dir.name, rel)
+                _expect_notebook(root, lab_dir.name, submitted / student_dir.name / lab_dir.name, rel, report)
+                report.collected.append((student_dir.name, lab_dir.name))
+    return report
+
+
+def _copy_submission(src: Path, dest: Path, rel: Path) -> list[str]:
+    """Copy one submission (no links followed) and give it a timestamp if it has none."""
+    skipped = []
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    newest = None
+    for path in sorted(src.rglob("*")):
+        if path.is_symlink():
+            skipped.append(f"{rel / path.relative_to(src)}: a symbolic link (left out)")
+        elif path.is_file():
+            target = dest / path.relative_to(src)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target)
+            newest = max(newest or 0.0, path.stat().st_mtime)
+    stamp = dest / "timestamp.txt"
+    if not stamp.exists() and newest:
+        # No hand-in time recorded: the last change to the files is the best evidence there is.
+        when = dt.datetime.fromtimestamp(newest, dt.timezone.utc)
+        stamp.write_text(when.strftime("%Y-%m-%d %H:%M:%S.%f UTC") + "\n")
+    return skipped
+
+
+def _expect_notebook(root: Path, lab: str, dest: Path, rel: Path, report: CollectReport) -> None:
+    expected = {p.name for p in (root / "solutions" / lab).glob("*.ipynb")}
+    for nb in sorted(dest.glob("*.ipynb")):
+        if nb.name not in expected:
+            report.unmatched.append(f"{rel / nb.name}: unexpected notebook name (collected; expected "
+                                    f"{', '.join(sorted(expected))}; rename it and grade again)")
+
+
+def default_zip_pattern(lab: str) -> str:
+    """`<student>_<lab>_<file>`, for nbgrader's FileNameCollectorPlugin (it matches the full path)."""
+    return rf".*/(?P<student_id>[^/_]+)_{re.escape(lab)}_(?P<file_id>[^/]+)$"
+
+
+def collect_zip(root: Path, archive: Path, lab: str, pattern: str | None = None, db_url: str | None = None) -> CollectReport:
+    """Collect a learning platform's zip of `<student>_<lab>_<file>` files with nbgrader's zip_collect."""
+    from nbgrader.plugins.zipcollect import FileNameCollectorPlugin
+
+    root, archive = Path(root).resolve(), Path(archive).resolve()
+    (lab,) = resolve_labs(root, lab)
+    if not zipfile.is_zipfile(archive):
+        raise CollectError(f"{archive} is not a zip file")
+    pattern = pattern or default_zip_pattern(lab)
+    if "student_id" not in re.compile(pattern).groupindex or "file_id" not in re.compile(pattern).groupindex:
+        raise CollectError(f"the pattern {pattern!r} needs the named groups (?P<student_id>...) and (?P<file_id>...)")
+    downloaded = root / DOWNLOADED_DIR / lab
+    if downloaded.exists():
+        shutil.rmtree(downloaded)
+    (downloaded / "archive").mkdir(parents=True)
+    shutil.copy(archive, downloaded / "archive" / archive.name)
+
+    report = CollectReport()
+    matcher = FileNameCollectorPlugin(named_regexp=pattern)
+    released = {p.name for p in (root / "solutions" / lab).glob("*.ipynb")}
+    students = set()
+    with zipfile.ZipFile(archive) as zf:
+        for name in zf.namelist():
+            if name.endswith("/"):
+                continue
+            info = matcher.collect(str(downloaded / "extracted" / name))
+            if not info:
+                why = "not a notebook" if not name.endswith(".ipynb") else f"name does not match <student>_{lab}_<file>"
+                report.unmatched.append(f"{name}: {why}")
+                continue
+            students.add(info["student_id"])
+            if info["file_id"] not in released:
+                report.unmatched.append(f"{name}: unexpected notebook name '{info['file_id']}' (collected; expected "
+                                        f"{', '.join(sorted(released))}; rename it and grade again)")
+    env_db = {DB_URL_ENV: db_url} if db_url else {}
+    command = [str(Path(sys.executable).parent / "nbgrader"), "zip_collect", lab, "--force",
+               f"--FileNameCollectorPlugin.named_regexp={pattern}",
+               f"--ZipCollectApp.downloaded_directory={DOWNLOADED_DIR}"]
+    result = subprocess.run(command, cwd=root, capture_output=True, text=True, env={**os.environ, **env_db})
+    if result.returncode != 0:
+        raise CollectError(f"nbgrader zip_collect failed:\n{(result.stderr or result.stdout).strip()[-2000:]}")
+    report.collected = sorted((s, lab) for s in students)
+    return report
+

@@ -1,0 +1,114 @@
+"""The nbgrader course: one configuration for the nbgrader CLI, the formgrader and our tools.
+
+`nbgrader_config.py` at the top of the repository calls `configure()`, so
+running `nbgrader ...` there and calling `open_api()` from Python see exactly
+the same folders and gradebook. nbgrader's API does not read
+`nbgrader_config.py` on its own, which is why `open_api()` loads it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from traitlets.config import Config
+
+from .layout import RELEASE_DIR, SOURCE_DIR
+
+COURSE_ID = "mlops-course"
+DB_URL_ENV = "MLOPS_COURSE_DB_URL"
+EXCHANGE_ENV = "MLOPS_COURSE_EXCHANGE"
+GRADING_DIR = "autograder"
+CELL_TIMEOUT_SECONDS = 120
+# Labs write run outputs (MLflow stores, snapshots) into artifacts/ inside their folder:
+# they are neither released to students nor collected from them.
+IGNORED_FILES = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "artifacts", "mlflow.db"]
+
+
+def default_db_url(root: Path) -> str:
+    """SQLite beside the grading folders, unless $MLOPS_COURSE_DB_URL names another database."""
+    return os.environ.get(DB_URL_ENV) or f"sqlite:///{root / GRADING_DIR / 'gradebook.db'}"
+
+
+def configure(c: Config, root: Path, db_url: str | None = None) -> Config:
+    """Fill an nbgrader config for the course rooted at `root`.
+
+    solutions/ is nbgrader's source directory and labs/ its release directory;
+    submissions, autograded copies and feedback go under autograder/, which git ignores.
+    """
+    root = Path(root).resolve()
+    cd = c.CourseDirectory
+    cd.root = str(root)
+    cd.course_id = COURSE_ID
+    cd.source_directory = SOURCE_DIR
+    cd.release_directory = RELEASE_DIR
+    cd.submitted_directory = f"{GRADING_DIR}/submitted"
+    cd.autograded_directory = f"{GRADING_DIR}/autograded"
+    cd.feedback_directory = f"{GRADING_DIR}/feedback"
+    cd.solution_directory = f"{GRADING_DIR}/solution"
+    cd.ignore = list(IGNORED_FILES)
+    cd.db_url = db_url or default_db_url(root)
+    c.Execute.timeout = CELL_TIMEOUT_SECONDS
+    # Keep a runaway print loop from filling the gradebook and the feedback pages.
+    c.LimitOutput.max_lines = 500
+    c.LimitOutput.max_traceback = 50
+    # The exchange (release, fetch, submit, collect between accounts) is only used on a shared
+    # class server, which sets $MLOPS_COURSE_EXCHANGE; alone, a course keeps an empty one inside.
+    c.Exchange.root = os.environ.get(EXCHANGE_ENV) or str(root / GRADING_DIR / "exchange")
+    return c
+
+
+def load_config(root: Path, db_url: str | None = None, **overrides: Any) -> Config:
+    """The course's nbgrader config, read from `root/nbgrader_config.py` as nbgrader reads it.
+
+    `db_url` replaces the gradebook's URL; `overrides` are dotted traitlets
+    names, e.g. ``{"Execute.timeout": 30}``.
+    """
+    from traitlets.config.loader import PyFileConfigLoader
+
+    root = Path(root).resolve()
+    if (root / "nbgrader_config.py").is_file():
+        c = PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config()
+    else:
+        c = configure(Config(), root)
+    if db_url:
+        c.CourseDirectory.db_url = db_url
+    for dotted, value in overrides.items():
+        section, _, name = dotted.rpartition(".")
+        setattr(getattr(c, section), name, value)
+    return c
+
+
+def put_environment_on_path() -> None:
+    """nbgrader runs `alembic` by name: make this environment's bin/ win even when it is not activated."""
+    bin_dir = str(Path(sys.executable).parent)
+    if os.environ.get("PATH", "").split(os.pathsep)[0] != bin_dir:
+        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+
+
+def open_api(root: Path, db_url: str | None = None, **overrides: Any):
+    """An `nbgrader.apps.NbGraderAPI` for the course, configured like the nbgrader CLI."""
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+
+    put_environment_on_path()
+    config = load_config(root, db_url, **overrides)
+    url = str(config.CourseDirectory.db_url)
+    if url.startswith("sqlite:///"):
+        # SQLite creates the file but not its folder (a fresh course has no autograder/ yet).
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    exchange = Path(config.Exchange.root)
+    if exchange.is_relative_to(Path(root).resolve()):
+        exchange.mkdir(parents=True, exist_ok=True)  # the course-local exchange (see configure)
+    coursedir = CourseDirectory(config=config)
+    return NbGraderAPI(coursedir, config=config)
+
+
+def require_success(result: dict, action: str, error: type[Exception]) -> str:
+    """nbgrader's API reports failure in a dict instead of raising; turn it into our error."""
+    if result.get("success"):
+        return result.get("log", "")
+    details = (result.get("log") or "").strip() or (result.get("error") or "").strip()
+    raise error(f"{action} failed:\n{details}")

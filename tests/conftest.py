@@ -1,0 +1,87 @@
+"""Fixtures shared by the whole suite: the course folder, throwaway course copies, artifacts."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from mlops_course.kernel import KERNEL_NAME, OFFLINE_ENV
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts"
+KERNEL = KERNEL_NAME
+
+# Tests must not phone home either (the Makefile sets these too; pytest may be run directly).
+for _name, _value in OFFLINE_ENV.items():
+    os.environ.setdefault(_name, _value)
+# nbgrader runs `alembic` and MLflow runs `uvicorn` by name: this environment's bin/ must come first.
+os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+# Throwaway courses get their own SQLite gradebook; tests of a shared database pass its URL explicitly.
+os.environ.pop("MLOPS_COURSE_DB_URL", None)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Fail fast, with the fix, when the notebooks' kernel would not run this environment's Python."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        spec = KernelSpecManager().get_kernel_spec(KERNEL)
+    except NoSuchKernel:
+        pytest.exit(f"the '{KERNEL}' Jupyter kernel is not installed; run `make setup` (or `make test`).", 2)
+    python = Path(spec.argv[0])
+    if python.is_absolute() and python.resolve() != Path(sys.executable).resolve():
+        pytest.exit(
+            f"the '{KERNEL}' kernel runs {python}, not this environment's {sys.executable}. "
+            f"Remove the stale kernel with `jupyter kernelspec remove {KERNEL}` and run `make setup`.",
+            2,
+        )
+
+
+@pytest.fixture(scope="session")
+def root() -> Path:
+    return ROOT
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    """Where tests keep what a person may want to look at afterwards (executed notebooks, screenshots)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
+
+
+def copy_course(dest: Path, labs: list[str]) -> Path:
+    """A throwaway course folder: the nbgrader config and the given labs' sources, nothing graded yet."""
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / "nbgrader_config.py", dest / "nbgrader_config.py")
+    ignore = shutil.ignore_patterns("artifacts", ".ipynb_checkpoints", "__pycache__", "mlflow.db")
+    for lab in labs:
+        shutil.copytree(ROOT / "solutions" / lab, dest / "solutions" / lab, ignore=ignore)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster():
+    """A private PostgreSQL cluster on a free loopback port, stopped at the end of the session.
+
+    Skips (with the reason) only where PostgreSQL cannot be started: not installed, or no
+    `postgres` user to run it as root.
+    """
+    import tempfile
+
+    from mlops_course import postgres
+
+    reason = postgres.unavailable_reason()
+    if reason:
+        pytest.skip(f"PostgreSQL tests need a local server: {reason}")
+    # Not under pytest's tmp_path: as root the server runs as `postgres`, which cannot enter root's folders.
+    base = Path(tempfile.mkdtemp(prefix="mlops-course-pg-"))
+    base.chmod(0o755)
+    try:
+        with postgres.running_cluster(base / "data") as cluster:
+            yield cluster
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
