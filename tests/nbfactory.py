@@ -1,0 +1,55 @@
+"""Small nbgrader notebooks made in code, for tests that need exact control over cells and outputs."""
+
+from __future__ import annotations
+
+import nbformat
+from nbformat import NotebookNode
+
+
+def _meta(grade_id: str, **flags) -> dict:
+    base = {"grade": False, "solution": False, "locked": False, "schema_version": 3, "grade_id": grade_id}
+    return {"nbgrader": {**base, **flags}}
+
+
+def prompt(text: str, grade_id: str) -> NotebookNode:
+    return nbformat.v4.new_markdown_cell(text, metadata=_meta(grade_id, locked=True))
+
+
+def answer(source: str, grade_id: str) -> NotebookNode:
+    return nbformat.v4.new_code_cell(source, metadata=_meta(grade_id, solution=True))
+
+
+def graded_test(source: str, grade_id: str, points: float = 1) -> NotebookNode:
+    return nbformat.v4.new_code_cell(source, metadata=_meta(grade_id, grade=True, locked=True, points=points))
+
+
+def manual(text: str, grade_id: str, points: float = 2) -> NotebookNode:
+    return nbformat.v4.new_markdown_cell(text, metadata=_meta(grade_id, grade=True, solution=True, points=points))
+
+
+def notebook(*cells: NotebookNode) -> NotebookNode:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = list(cells)
+    nb.metadata["kernelspec"] = {"name": "mlops-course", "display_name": "Python (MLOps course)", "language": "python"}
+    for i, cell in enumerate(nb.cells):
+        cell.id = f"cell-{i}"
+    return nb
+
+
+def toy_lab() -> NotebookNode:
+    """Three questions: `double` (with a hidden test), `LIMIT` (two test cells) and an answer in words."""
+    return notebook(
+        nbformat.v4.new_markdown_cell("# Lab 99 — Toy: a lab for tests"),
+        prompt("**Question 1.** Write `double(x)`.", "double_prompt"),
+        answer("def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION", "double"),
+        graded_test('assert double(2) == 4, "double(2) should be 4"\n'
+             "### BEGIN HIDDEN TESTS\n"
+             'assert double(-3) == -6, "HIDDEN-SECRET negative numbers"\n'
+             "### END HIDDEN TESTS", "test_double", 2),
+        prompt("**Question 2.** Set `LIMIT` to 10.", "limit_prompt"),
+        answer("### BEGIN SOLUTION\nLIMIT = 10\n### END SOLUTION", "limit"),
+        graded_test('_seen = LIMIT\nassert isinstance(LIMIT, int), "LIMIT should be a whole number"', "test_limit_type", 1),
+        graded_test('assert LIMIT >= 10, f"LIMIT is {LIMIT}; it should be at least 10"', "test_limit_value", 1),
+        prompt("**Question 3 (answer in words).** Why?", "why_prompt"),
+        manual("YOUR ANSWER HERE", "why", 2),
+    )

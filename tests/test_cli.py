@@ -1,0 +1,33 @@
+"""Does the mlops-course command list its work and fail with one clear line?"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from mlops_course.layout import lab_names
+
+from .conftest import ROOT
+
+
+def run(*args: str, cwd=ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "mlops_course", *args], cwd=cwd, capture_output=True, text=True)
+
+
+def test_help_lists_the_subcommands():
+    """Does --help name every subcommand?"""
+    out = run("--help").stdout
+    for command in ("labs", "release", "book", "install-kernel", "collect", "autograde", "feedback", "export", "report", "sandbox"):
+        assert command in out
+
+
+def test_labs_lists_the_labs():
+    """Does `mlops-course labs` print each lab on its own line?"""
+    assert run("labs").stdout.split() == lab_names(ROOT)
+
+
+def test_outside_a_course_folder_says_how_to_fix_it(tmp_path):
+    """Run outside the course, does the command say where to run it instead of a traceback?"""
+    result = run("labs", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "no course folder found" in result.stderr and "Traceback" not in result.stderr

@@ -1,0 +1,59 @@
+"""Does the grading sandbox say what it enforces, warn about what it cannot, and still grade without bubblewrap?"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mlops_course import autograde, grading, notebooks
+from mlops_course.layout import source_notebook
+from mlops_course.sandbox import Limits, Sandbox
+
+from .conftest import ROOT, copy_course
+
+LAB = "lab01-scoping"
+
+
+def test_without_bubblewrap_the_warning_names_what_is_lost():
+    """Without bwrap, does the warning say the solutions and gradebook are readable, and how to install it?"""
+    warnings = " ".join(Sandbox.detect(missing=("bwrap",)).warnings())
+    assert "solutions/" in warnings and "gradebook" in warnings and "apt-get install bubblewrap" in warnings
+
+
+def test_without_any_tool_every_gap_is_named():
+    """With no tool at all, are the missing network, memory and process limits each named?"""
+    sandbox = Sandbox.detect(missing=("bwrap", "prlimit", "setpriv", "unshare"))
+    text = " ".join(sandbox.warnings())
+    assert "network" in text and "prlimit" in text
+    assert sandbox.command(["python"], workdir=Path("/x"), runtime_dir=Path("/y"), uid=None, limits=Limits()) == ["python"]
+
+
+def test_command_binds_only_what_the_kernel_needs(tmp_path):
+    """Does the bubblewrap command bind the working copy read-write, and never the course's solutions/?"""
+    sandbox = Sandbox(tools={"bwrap": "/usr/bin/bwrap", "prlimit": "/usr/bin/prlimit", "setpriv": "/usr/bin/setpriv"}, is_root=True)
+    cmd = sandbox.command(["python"], workdir=tmp_path / "work", runtime_dir=tmp_path / "rt", uid=61000, limits=Limits())
+    joined = " ".join(cmd)
+    assert f"--bind {tmp_path / 'work'} {tmp_path / 'work'}" in joined and "--unshare-net" in joined
+    assert "--nproc=128" in joined and "--reuid=61000" in joined
+    assert str(ROOT / "solutions") not in joined and " --bind / " not in joined
+
+
+@pytest.mark.slow
+def test_grading_goes_on_without_bubblewrap(tmp_path):
+    """Pretending bwrap is missing, does autograde warn once and still grade the solution with full marks?"""
+    course = copy_course(tmp_path / "course", [LAB])
+    grading.submit(course, LAB, "ana", {LAB: notebooks.with_parameters(notebooks.read(source_notebook(course, LAB)), notebooks.CI_PARAMETERS)})
+    warned = []
+    results = autograde.autograde(course, LAB, jobs=1, progress=False, missing_tools=("bwrap",), warn=warned.append)
+    assert any("bubblewrap (bwrap) is not available" in w for w in warned)
+    assert [(r.student, r.score, r.status) for r in results] == [("ana", 18, "graded")]
+
+
+def test_sandbox_command_reports(tmp_path):
+    """Does `mlops-course sandbox` list the protections in force?"""
+    result = subprocess.run([sys.executable, "-m", "mlops_course", "sandbox"], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0
+    assert "time limit per cell" in result.stdout

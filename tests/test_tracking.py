@@ -1,0 +1,28 @@
+"""Does a lab track into its own folder alone, and into the class server when one is configured?"""
+
+from __future__ import annotations
+
+from mlops_course import tracking
+
+
+def test_local_store_lives_in_the_lab_folder(tmp_path, monkeypatch):
+    """Without a tracking server, is the store a SQLite file in the lab's artifacts/?"""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert tracking.tracking_uri(tmp_path) == f"sqlite:///{tmp_path.resolve()}/artifacts/mlflow.db"
+
+
+def test_a_class_server_is_picked_up_from_the_environment(tmp_path, monkeypatch):
+    """With MLFLOW_TRACKING_URI set, does every lab use that server?"""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
+    assert tracking.tracking_uri(tmp_path) == "http://127.0.0.1:5000"
+
+
+def test_experiment_artifacts_go_beside_the_store(tmp_path, monkeypatch):
+    """Does a local experiment keep its artifacts in an explicit folder beside the database?"""
+    import mlflow
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    experiment_id = tracking.use_experiment("course-test", tmp_path)
+    assert tracking.use_experiment("course-test", tmp_path) == experiment_id
+    location = mlflow.get_experiment(experiment_id).artifact_location
+    assert location == (tmp_path.resolve() / "artifacts" / "mlruns").as_uri()
