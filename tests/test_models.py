@@ -1,0 +1,61 @@
+"""Does the reference model train, choose a costed threshold, and register a champion that loads back?"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlops_course import models, tracking
+
+
+def test_expected_cost_counts_each_error_at_its_price():
+    """Does a missed warning cost $20 and a false alarm $5, averaged over flights?"""
+    assert models.expected_cost([1, 1, 0, 0], [0, 1, 1, 0]) == pytest.approx((20 + 5) / 4)
+
+
+def test_expected_cost_refuses_arrays_of_different_lengths():
+    """Is a length mismatch an error rather than a silently truncated average?"""
+    with pytest.raises(ValueError, match="equally long"):
+        models.expected_cost([1, 0], [1])
+
+
+def test_best_threshold_warns_below_one_half_when_misses_cost_more():
+    """With misses four times dearer than false alarms, is the chosen threshold well below 0.5?"""
+    rng = np.random.default_rng(0)
+    probability = rng.uniform(size=5000)
+    y = (rng.uniform(size=5000) < probability).astype(int)  # calibrated by construction
+    assert 0.1 <= models.best_threshold(y, probability) <= 0.3
+
+
+@pytest.fixture(scope="module")
+def registered(tmp_path_factory):
+    import mlflow
+
+    workdir = tmp_path_factory.mktemp("lab")
+    tracking.use_experiment("reference-model", workdir)
+    version = models.ensure_champion(workdir / "artifacts" / "datasets", list(range(1, 9)), [9, 10], fraction=0.02)
+    return workdir, version, mlflow
+
+
+def test_ensure_champion_registers_once(registered):
+    """Does a second call reuse the registered champion instead of training again?"""
+    workdir, version, _ = registered
+    assert models.ensure_champion(workdir / "artifacts" / "datasets", list(range(1, 9)), [9, 10], fraction=0.02) == version
+
+
+def test_the_champion_loads_back_with_its_threshold_and_beats_a_coin(registered):
+    """Does models:/flight-delay@champion load, predict probabilities and carry its threshold?"""
+    workdir, version, mlflow = registered
+    loaded = mlflow.sklearn.load_model(f"models:/{models.MODEL_NAME}@{models.CHAMPION}")
+    threshold = models.threshold_of()
+    assert 0 < threshold < 1
+    metrics = mlflow.get_run(mlflow.MlflowClient().get_model_version(models.MODEL_NAME, version).run_id).data.metrics
+    assert metrics["roc_auc"] > 0.6, f"the reference model should rank late flights better than chance: {metrics}"
+    from mlops_course.datasets import FEATURES, open_snapshot
+
+    snapshot_dir = workdir / "artifacts" / "datasets"
+    snapshot = open_snapshot(snapshot_dir, sorted(snapshot_dir.glob("*.json"))[0].stem.split("-", 1)[1])
+    rows = snapshot.load().head(50)
+    assert loaded.predict_proba(rows[FEATURES]).shape == (50, 2)
+    assert isinstance(rows, pd.DataFrame)
