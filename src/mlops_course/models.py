@@ -28,8 +28,9 @@ COST_FALSE_ALARM = 5
 # Packages a served model needs; passed to MLflow explicitly, because inferring them costs seconds per model.
 PIP_REQUIREMENTS = ["scikit-learn", "pandas", "numpy"]
 # MLflow saves scikit-learn models with skops, which loads only the types it is told to trust.
-# The boosted trees' predictor is one we build ourselves (skops flags it because a forged file could crash it).
-SKOPS_TRUSTED_TYPES = ["sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"]
+# The boosted trees' predictor is one we build ourselves (skops flags it because a forged file could crash it);
+# a fitted SimpleImputer keeps the numpy dtype it was fitted on (Lab 03's pipelines impute).
+SKOPS_TRUSTED_TYPES = ["sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor", "numpy.dtype"]
 
 
 def build_pipeline(max_iter: int = 100, learning_rate: float = 0.1, max_leaf_nodes: int = 31, seed: int = 0):
