@@ -1,0 +1,64 @@
+"""Does `mlflow ui`, pointed at the store Lab 03 produced, show the lab's runs?
+
+The lab tells learners to run `mlflow ui --backend-store-uri sqlite:///artifacts/mlflow.db`.
+This test executes the solution in CI mode with papermill (the store it writes is the
+one a learner would have), starts `mlflow ui` on that store on a free loopback port,
+asks the REST API for the experiments and the lab's runs, and stops the server,
+checking that no process is left behind.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+
+import httpx
+import pytest
+
+from mlops_course import notebooks
+
+from .conftest import KERNEL, ROOT
+from .servers import free_port, running, wait_for
+
+pytestmark = [pytest.mark.slow, pytest.mark.server]
+
+LAB = "lab03-modeling"
+EXPERIMENT = "lab03-modeling"
+
+
+@pytest.fixture(scope="module")
+def lab_store(tmp_path_factory):
+    """The folder of an executed copy of Lab 03 (CI mode), with its artifacts/mlflow.db."""
+    import papermill as pm
+
+    work = tmp_path_factory.mktemp("mlflow-ui") / LAB
+    shutil.copytree(ROOT / "solutions" / LAB, work, ignore=shutil.ignore_patterns("artifacts"))
+    pm.execute_notebook(str(work / f"{LAB}.ipynb"), str(work.parent / "executed.ipynb"), parameters=notebooks.CI_PARAMETERS,
+                        kernel_name=KERNEL, cwd=str(work), execution_timeout=300, progress_bar=False)
+    assert (work / "artifacts" / "mlflow.db").is_file(), "the lab did not write its tracking store to artifacts/mlflow.db"
+    return work
+
+
+def test_mlflow_ui_lists_the_labs_experiment_and_runs(lab_store, tmp_path):
+    """Does `mlflow ui` on the lab's store list the lab's experiment and its champion run, and stop cleanly?"""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", "sqlite:///artifacts/mlflow.db", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    with running(command, tmp_path / "mlflow-ui.log", cwd=lab_store) as proc:
+        wait_for(f"{base}/health", timeout=300, proc=proc)
+        found = httpx.get(f"{base}/api/2.0/mlflow/experiments/search", params={"max_results": 100}, timeout=10).json()
+        names = {e["name"]: e["experiment_id"] for e in found.get("experiments", [])}
+        assert EXPERIMENT in names, f"the experiments API lists {sorted(names)}, not '{EXPERIMENT}'"
+        runs = httpx.post(f"{base}/api/2.0/mlflow/runs/search", json={"experiment_ids": [names[EXPERIMENT]], "max_results": 500},
+                          timeout=10).json().get("runs", [])
+        run_names = {r["info"].get("run_name") for r in runs}
+        assert {"baseline-majority", "baseline-rate", "logistic-regression", "gradient-boosting", "tuning-gradient-boosting"} <= run_names, (
+            f"the lab's runs are not all listed: {sorted(n for n in run_names if n)}")
+        model = httpx.get(f"{base}/api/2.0/mlflow/registered-models/alias", params={"name": "flight-delay", "alias": "champion"},
+                          timeout=10).json()
+        assert model.get("model_version", {}).get("run_id") in {r["info"]["run_id"] for r in runs}, "the champion alias is not served"
+        page = httpx.get(base, timeout=10)
+        assert page.status_code == 200 and "<html" in page.text.lower(), "the UI's page is not served"
+    assert proc.poll() is not None, "the mlflow ui server is still running after the test"
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(f"{base}/health", timeout=2)
