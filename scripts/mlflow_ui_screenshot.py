@@ -85,7 +85,7 @@ def screenshot(lab_dir: Path, out: Path) -> None:
                        else route.abort())
             page.goto(f"{base}/#/experiments/{experiment_id}/runs", wait_until="networkidle")
             try:
-                page.get_by_text("tuning-gradient-boosting").first.wait_for(timeout=30_000)
+                page.get_by_text("baseline-rate").first.wait_for(timeout=120_000)  # long names are truncated in the table
             except Exception:
                 page.screenshot(path=str(out.with_suffix(".debug.png")))
                 raise
