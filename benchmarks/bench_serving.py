@@ -50,7 +50,8 @@ def solution_namespace(workdir: Path) -> dict:
         if cell.cell_type != "code" or meta.get("grade") or any(s in cell.source for s in SKIPPED):
             continue
         source = "QUICK = False\nSEED = 0" if "parameters" in cell.metadata.get("tags", []) else cell.source
-        exec(compile(source, f"{NOTEBOOK.name}:{cell.id}", "exec"), namespace)
+        # dont_inherit: this module's `from __future__ import annotations` must not turn the cells' annotations into strings
+        exec(compile(source, f"{NOTEBOOK.name}:{cell.id}", "exec", dont_inherit=True), namespace)
         if meta.get("grade_id") == LAST_CELL:
             return namespace
     raise RuntimeError(f"{NOTEBOOK} has no answer cell {LAST_CELL!r}")
@@ -59,12 +60,17 @@ def solution_namespace(workdir: Path) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000, help="single-row requests per service")
+    parser.add_argument("--workdir", type=Path, help="keep the MLflow store and dataset here (reused on the next run) "
+                        "instead of a temporary folder")
     args = parser.parse_args()
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
     from mlops_course import datasets, serving
 
     with tempfile.TemporaryDirectory(prefix="bench-serving-") as tmp:
+        if args.workdir:
+            args.workdir.mkdir(parents=True, exist_ok=True)
+            tmp = str(args.workdir.resolve())
         start = time.perf_counter()
         ns = solution_namespace(Path(tmp))
         print(f"# setup (train and register the champion on all of Jan-Aug 2013): {time.perf_counter() - start:.0f} s",
