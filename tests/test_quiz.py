@@ -388,6 +388,22 @@ def test_each_chapter_page_embeds_its_quiz_with_local_scripts(built_book):  # no
     assert "function show_questions" in script and "cdn.jsdelivr" not in script
 
 
+@pytest.mark.slow
+def test_a_broken_quiz_fails_the_strict_book_build(tmp_path):
+    """Does a strict build refuse a chapter whose quiz file is invalid, naming the file and question?"""
+    from mlops_course.errors import BookBuildError
+
+    shutil.copytree(ROOT / "book", tmp_path / "book", ignore=shutil.ignore_patterns("_build"))
+    shutil.copytree(ROOT / "labs", tmp_path / "labs")
+    path = quiz.quiz_dir(tmp_path) / "01-scoping.yml"
+    path.write_text(path.read_text().replace("tolerance: 0.005", "precision: 3", 1))
+    result = subprocess.run([sys.executable, "-c", "import sys; from pathlib import Path; "
+                             "from mlops_course.book import build_book; build_book(Path(sys.argv[1]))", str(tmp_path)],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode != 0 and BookBuildError.__name__ in result.stderr
+    assert "01-scoping.yml" in result.stderr + result.stdout and "cost-threshold" in result.stderr + result.stdout
+
+
 def plain(text: str) -> str:
     """Quiz text as a browser shows it: no Markdown marks, single spaces."""
     return re.sub(r"\s+", " ", text.replace("`", "").replace("*", "")).strip()
