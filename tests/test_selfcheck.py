@@ -28,7 +28,8 @@ from . import nbfactory as nbf
 from .conftest import KERNEL, ROOT
 
 LABS = lab_names(ROOT)
-# Hands-on labs end with the self-check; quizzes keep every test hidden, so they have nothing to self-check.
+# Hands-on labs end with the self-check; quizzes check only the form of an answer visibly (the key is in
+# hidden tests), so they have no self-check cell (tests/test_quiz.py grades them).
 HANDS_ON = [lab for lab in LABS if lab.startswith("lab")]
 WRONG_ANSWERS = ROOT / "tests" / "labs" / "wrong_answers"
 

@@ -176,6 +176,37 @@ def cmd_progress(args: argparse.Namespace) -> None:
         print(f"plot by week: {progress.plot_by_week(found, Path(plot), plan, args.week, title_of)}")
 
 
+def cmd_quiz_sheet(args: argparse.Namespace) -> None:
+    from .quiz import load_quiz, quiz_path, sheet_html, sheet_markdown
+
+    quiz = load_quiz(quiz_path(_root(args), args.chapter))
+    if not args.output:
+        print(sheet_markdown(quiz))
+        return
+    out = Path(args.output)
+    out.write_text(sheet_html(quiz) if out.suffix.lower() in (".html", ".htm") else sheet_markdown(quiz) + "\n",
+                   encoding="utf-8")
+    print(f"wrote {out}: questions on page 1, answers with explanations on page 2")
+
+
+def cmd_quiz(args: argparse.Namespace) -> None:
+    from .quiz import generate, load_all, load_quiz, quiz_path
+    from .release import release
+
+    root = _root(args)
+    if args.action == "validate":
+        quizzes = [load_quiz(quiz_path(root, args.chapter))] if args.chapter else load_all(root)
+        for quiz in quizzes:
+            print(f"{quiz.path.relative_to(root) if quiz.path.is_relative_to(root) else quiz.path}: "
+                  f"{len(quiz.questions)} questions, valid")
+        return
+    for path in generate(root, args.chapter):
+        print(f"generated {path.relative_to(root)}")
+        if not args.no_release:
+            for released in release(root, path.parent.name):
+                print(f"released {released.relative_to(root) if released.is_relative_to(root) else released}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mlops-course",
@@ -253,6 +284,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--week", type=int, help="the group's current week: marks it and lists who is behind")
     p.add_argument("--plot", help="where to save the plot by week (default for a group: progress.png)")
     p.add_argument("--csv", help="also save every question's status as CSV")
+
+    p = add("quiz-sheet", cmd_quiz_sheet, "Print a chapter's quiz as a study-group discussion sheet: the questions, "
+            "then the answers with every explanation on a second page.")
+    p.add_argument("chapter", help="the chapter, e.g. 02-data (or 02)")
+    p.add_argument("--output", "-o", help="write to this file instead (.html: a printable page; otherwise Markdown)")
+    p = add("quiz", cmd_quiz, "Lesson quizzes (book/quizzes/*.yml): validate them, or generate their nbgrader "
+            "assignments solutions/quiz-<chapter>/ and release them to labs/.")
+    p.add_argument("action", choices=["validate", "generate"], help="what to do")
+    p.add_argument("chapter", nargs="?", help="one chapter, e.g. 02-data (default: every quiz)")
+    p.add_argument("--no-release", action="store_true", help="generate solutions/ only, do not release to labs/")
     return parser
 
 

@@ -71,3 +71,7 @@ class ScheduleError(CourseError):
 
 class ProgressError(CourseError):
     """Raised when progress cannot be read: no notebooks where pointed, or an unreadable gradebook."""
+
+
+class QuizError(CourseError):
+    """Raised when a quiz file breaks its schema or a quiz is unknown; names the file and each faulty question."""

@@ -16,6 +16,7 @@ from . import notebooks
 from .course import open_api, require_success
 from .errors import NotebookMetadataError, ReleaseError
 from .layout import SOURCE_DIR, resolve_labs
+from .quiz import is_quiz
 
 SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
 HIDDEN_TEST_MARKERS = ("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")
@@ -33,7 +34,8 @@ def check_metadata(path: Path) -> None:
 
     Beyond nbgrader's own schema: test cells must be locked, and solution or
     hidden-test markers may only appear in the cells nbgrader strips them from
-    (anywhere else they would be released to students verbatim).
+    (anywhere else they would be released to students verbatim). Labs need a
+    `parameters` cell; lesson quizzes (quiz-<chapter>) run in seconds and have none.
     """
     from nbgrader.nbgraderformat import MetadataValidator
 
@@ -69,7 +71,7 @@ def check_metadata(path: Path) -> None:
             raise NotebookMetadataError(
                 f"{where}: has hidden-test markers but is not a test cell, so the hidden tests would be released"
             )
-    if notebooks.parameters_cell(nb) is None:
+    if notebooks.parameters_cell(nb) is None and not is_quiz(path.parent.name):
         raise NotebookMetadataError(
             f"{path}: no cell is tagged 'parameters'; every lab needs one defining "
             f"{notebooks.QUICK_PARAMETER} so that CI can run it quickly"

@@ -21,10 +21,13 @@ import yaml
 from mlops_course import grading, notebooks
 from mlops_course.autograde import autograde
 from mlops_course.layout import lab_names, release_notebook, source_notebook
+from mlops_course.quiz import is_quiz
 
 from ..conftest import KERNEL, ROOT, copy_course
 
-LABS = lab_names(ROOT)
+# Hands-on labs only: lesson quizzes (quiz-<chapter>) have no QUICK parameter or wrong-answer files;
+# tests/test_quiz.py grades every one of their wrong options instead.
+LABS = [lab for lab in lab_names(ROOT) if not is_quiz(lab)]
 WRONG_ANSWERS = Path(__file__).parent / "wrong_answers"
 EXECUTION_TIMEOUT = 300
 GRADING_JOBS = 2
