@@ -59,3 +59,20 @@ def test_the_champion_loads_back_with_its_threshold_and_beats_a_coin(registered)
     rows = snapshot.load().head(50)
     assert loaded.predict_proba(rows[FEATURES]).shape == (50, 2)
     assert isinstance(rows, pd.DataFrame)
+
+
+def test_the_record_scorer_answers_what_the_pipeline_answers(registered):
+    """Does the one-record fast path give the pipeline's probabilities, for unknown categories and missing numbers too?"""
+    import mlflow
+
+    from mlops_course.datasets import FEATURES, build_dataset
+
+    pipeline = mlflow.sklearn.load_model(f"models:/{models.MODEL_NAME}@{models.CHAMPION}")
+    scorer = models.RecordScorer(pipeline)
+    frame = build_dataset(months=[11], fraction=0.02, seed=3)[0][FEATURES].head(300).reset_index(drop=True)
+    frame.loc[0, "carrier"] = "ZZ"  # a carrier the model has never seen
+    frame.loc[1, "dest"] = None
+    frame.loc[2, ["temp", "wind_gust"]] = np.nan
+    records = frame.astype(object).where(frame.notna(), None).to_dict("records")
+    fast = np.array([scorer.probability(r) for r in records])
+    assert np.allclose(fast, pipeline.predict_proba(frame)[:, 1], atol=1e-12)

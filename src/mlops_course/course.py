@@ -22,6 +22,15 @@ DB_URL_ENV = "MLOPS_COURSE_DB_URL"
 EXCHANGE_ENV = "MLOPS_COURSE_EXCHANGE"
 GRADING_DIR = "autograder"
 CELL_TIMEOUT_SECONDS = 120
+# nbgrader scores a test cell zero when anything is written to stderr, but libraries write
+# progress and warnings there: MLflow ("Successfully registered model ...", its dated log lines)
+# and Python warnings (FutureWarning, ConvergenceWarning). Those outputs are dropped before
+# scoring, with nbgrader's own IgnorePattern, so only a failed assertion or an error loses points.
+IGNORED_STDERR = (
+    r"(?m)^(\d{4}/\d\d/\d\d \d\d:\d\d:\d\d (INFO|WARNING) mlflow"
+    r"|Successfully registered model '|Created version '|Registered model '.*' already exists"
+    r"|.*\b[A-Za-z]*Warning: )"
+)
 # Labs write run outputs (MLflow stores, snapshots) into artifacts/ inside their folder:
 # they are neither released to students nor collected from them.
 IGNORED_FILES = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "artifacts", "mlflow.db"]
@@ -51,6 +60,8 @@ def configure(c: Config, root: Path, db_url: str | None = None) -> Config:
     cd.ignore = list(IGNORED_FILES)
     cd.db_url = db_url or default_db_url(root)
     c.Execute.timeout = CELL_TIMEOUT_SECONDS
+    c.IgnorePattern.enabled = True
+    c.IgnorePattern.pattern = IGNORED_STDERR
     # Keep a runaway print loop from filling the gradebook and the feedback pages.
     c.LimitOutput.max_lines = 500
     c.LimitOutput.max_traceback = 50

@@ -190,3 +190,48 @@ def ensure_champion(snapshots: Path, train_months: list[int], validation_months:
     with mlflow.start_run(run_name="reference-champion"):
         log_lineage(snapshot.lineage)
         return log_and_register(model, splits["validation"], tags={"dataset_version": snapshot.version})
+
+
+class RecordScorer:
+    """Scores one flight given as a dict without building a DataFrame: the fast path of an online service.
+
+    A fitted pipeline spends most of a one-row prediction in pandas and input checks, not in the
+    trees. This scorer learns once where each category and number lands in the encoder's output
+    (by asking the fitted encoder itself, so it cannot drift from it), then fills that array directly
+    for each request. ``tests/test_models.py`` proves it gives the pipeline's probabilities.
+    """
+
+    def __init__(self, pipeline) -> None:
+        encoder, self.model = pipeline.named_steps["encode"], pipeline.named_steps["model"]
+        names = list(encoder.get_feature_names_out())
+        self.width = len(names)
+        self.numeric = [(column, names.index(column)) for column in NUMERIC_FEATURES]
+        self.categories = {column: self._positions(encoder, column) for column in CATEGORICAL_FEATURES}
+
+    @staticmethod
+    def _positions(encoder, column: str) -> dict[str, int]:
+        """Where the encoder puts a 1 for each category of ``column`` (infrequent ones share a column)."""
+        onehot = encoder.named_transformers_["categories"]
+        known = list(onehot.categories_[CATEGORICAL_FEATURES.index(column)])
+        rows = pd.DataFrame({c: [None] * len(known) for c in FEATURES})
+        for other in CATEGORICAL_FEATURES:
+            rows[other] = known if other == column else onehot.categories_[CATEGORICAL_FEATURES.index(other)][0]
+        for number in NUMERIC_FEATURES:
+            rows[number] = 0.0
+        block = [i for i, name in enumerate(encoder.get_feature_names_out()) if name.startswith(f"{column}_")]
+        encoded = np.asarray(encoder.transform(rows))[:, block]
+        return {category: block[int(np.argmax(row))] for category, row in zip(known, encoded) if row.max() == 1}
+
+    def vector(self, record: dict) -> np.ndarray:
+        row = np.zeros((1, self.width))
+        for column, position in self.categories.items():
+            where = position.get(record.get(column))
+            if where is not None:
+                row[0, where] = 1.0
+        for column, where in self.numeric:
+            value = record.get(column)
+            row[0, where] = np.nan if value is None else float(value)
+        return row
+
+    def probability(self, record: dict) -> float:
+        return float(self.model.predict_proba(self.vector(record))[0, 1])

@@ -189,6 +189,9 @@ def kernel_environment() -> dict[str, str]:
     return {
         "PATH": f"{venv_bin}:/usr/local/bin:/usr/bin:/bin",
         "HOME": "/tmp",
+        # The kernel's user id has no /etc/passwd entry in the sandbox; MLflow tags runs with $USER.
+        "USER": "student",
+        "LOGNAME": "student",
         "TMPDIR": "/tmp",
         "LANG": "C.UTF-8",
         "MPLBACKEND": "Agg",

@@ -1,0 +1,49 @@
+"""Does the course's nbgrader configuration score test cells by errors, not by library chatter on stderr?"""
+
+from __future__ import annotations
+
+import nbformat
+import pytest
+from nbgrader.preprocessors import IgnorePattern
+from nbgrader.utils import has_failed
+
+from mlops_course.course import load_config
+
+from .conftest import ROOT
+
+
+def graded_cell(*stderr: str, error: bool = False) -> nbformat.NotebookNode:
+    cell = nbformat.v4.new_code_cell("check()")
+    cell.outputs = [nbformat.v4.new_output("stream", name="stderr", text=text) for text in stderr]
+    if error:
+        cell.outputs.append(nbformat.v4.new_output("error", ename="AssertionError", evalue="wrong", traceback=[]))
+    return cell
+
+
+def scored(cell: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook(cells=[cell])
+    IgnorePattern(config=load_config(ROOT)).preprocess(nb, {})
+    return nb.cells[0]
+
+
+@pytest.mark.parametrize("chatter", [
+    "2026/11/23 12:10:36 WARNING mlflow.tracking.context.registry: Encountered unexpected error\n",
+    "Successfully registered model 'flight-delay'.\n",
+    "Created version '2' of model 'flight-delay'.\n",
+    "Registered model 'flight-delay' already exists. Creating a new version of this model...\n",
+    "/venv/lib/python3.11/site-packages/sklearn/linear_model/_logistic.py:470: ConvergenceWarning: lbfgs failed\n",
+])
+def test_library_chatter_on_stderr_costs_no_points(chatter):
+    """Does a correct test cell that MLflow or a Python warning wrote to stderr still count as passed?"""
+    assert has_failed(graded_cell(chatter))
+    assert not has_failed(scored(graded_cell(chatter)))
+
+
+def test_an_error_still_fails_the_cell():
+    """Does a failed assertion still score zero, with or without chatter beside it?"""
+    assert has_failed(scored(graded_cell("Successfully registered model 'x'.\n", error=True)))
+
+
+def test_other_stderr_output_still_fails_the_cell():
+    """Is stderr that is not known chatter (a student's own message) still treated as nbgrader treats it?"""
+    assert has_failed(scored(graded_cell("Traceback: something broke\n")))
