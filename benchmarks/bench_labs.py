@@ -3,6 +3,7 @@
     python benchmarks/bench_labs.py            # labs in CI mode, then `make test`
     python benchmarks/bench_labs.py --full     # also each lab on all of 2013
     python benchmarks/bench_labs.py --no-suite # labs only
+    python benchmarks/bench_labs.py --lab lab05-monitoring --full --no-suite  # one lab
 
 Each figure is one wall-clock run on this machine, printed beside its budget
 as a ratio, so a run on a slower or busier machine is read against the same
@@ -57,11 +58,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--full", action="store_true", help="also run every lab on all of 2013")
     parser.add_argument("--no-suite", action="store_true", help="skip timing `make test`")
+    parser.add_argument("--lab", action="append", choices=lab_names(ROOT), help="time only this lab (repeatable)")
     args = parser.parse_args()
     os.environ.update(OFFLINE_ENV)
 
     print(f"# {platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}, {time.strftime('%Y-%m-%d')}")
-    for lab in lab_names(ROOT):
+    for lab in args.lab or lab_names(ROOT):
         print(row(f"{lab} (CI mode)", run_lab(lab, CI_PARAMETERS), CI_BUDGET.get(lab, CI_BUDGET_DEFAULT)), flush=True)
         if args.full:
             print(row(f"{lab} (full 2013)", run_lab(lab, {}), FULL_BUDGET.get(lab, FULL_BUDGET_DEFAULT)), flush=True)
