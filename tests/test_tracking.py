@@ -26,3 +26,15 @@ def test_experiment_artifacts_go_beside_the_store(tmp_path, monkeypatch):
     assert tracking.use_experiment("course-test", tmp_path) == experiment_id
     location = mlflow.get_experiment(experiment_id).artifact_location
     assert location == (tmp_path.resolve() / "artifacts" / "mlruns").as_uri()
+
+
+def test_a_second_lab_in_the_same_process_gets_its_own_store(tmp_path, monkeypatch):
+    """Does a lab's local store stay out of the environment, so the next lab (or a kernel it starts) is not sent there?"""
+    import os
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    first = tracking.configure_tracking(tmp_path / "first")
+    assert "MLFLOW_TRACKING_URI" not in os.environ
+    second = tracking.configure_tracking(tmp_path / "second")
+    assert first != second and str(tmp_path / "second") in second

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
+REGISTRY_URI_ENV = "MLFLOW_REGISTRY_URI"
 ARTIFACTS_DIR = "artifacts"
 
 
@@ -38,9 +39,15 @@ def configure_tracking(workdir: Path | None = None) -> str:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     import mlflow
 
+    before = {name: os.environ.get(name) for name in (TRACKING_URI_ENV, REGISTRY_URI_ENV)}
     uri = tracking_uri(workdir)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
+    # MLflow copies the URI into the environment for subprocesses. A lab's own store must not then
+    # look like a class server to the next lab or test in this process, or to a kernel it starts.
+    for name, value in before.items():
+        if value is None:
+            os.environ.pop(name, None)
     return uri
 
 
