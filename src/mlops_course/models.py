@@ -199,10 +199,19 @@ class RecordScorer:
     trees. This scorer learns once where each category and number lands in the encoder's output
     (by asking the fitted encoder itself, so it cannot drift from it), then fills that array directly
     for each request. ``tests/test_models.py`` proves it gives the pipeline's probabilities.
+
+    It also predicts on one OpenMP thread. The trees share one row's work among all cores by
+    default; waking those threads for one row costs more than the prediction itself, and on a
+    busy machine (a server that also runs its clients, a shared class server) it multiplies the
+    latency several times. A pool limited for the duration of the call leaves batch scoring,
+    which does profit from every core, untouched.
     """
 
     def __init__(self, pipeline) -> None:
+        from threadpoolctl import ThreadpoolController
+
         encoder, self.model = pipeline.named_steps["encode"], pipeline.named_steps["model"]
+        self._threads = ThreadpoolController()  # finding the thread pools takes milliseconds: do it once
         names = list(encoder.get_feature_names_out())
         self.width = len(names)
         self.numeric = [(column, names.index(column)) for column in NUMERIC_FEATURES]
@@ -234,4 +243,6 @@ class RecordScorer:
         return row
 
     def probability(self, record: dict) -> float:
-        return float(self.model.predict_proba(self.vector(record))[0, 1])
+        row = self.vector(record)
+        with self._threads.limit(limits=1, user_api="openmp"):
+            return float(self.model.predict_proba(row)[0, 1])
