@@ -57,3 +57,19 @@ def test_sandbox_command_reports(tmp_path):
     result = subprocess.run([sys.executable, "-m", "mlops_course", "sandbox"], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0
     assert "time limit per cell" in result.stdout
+
+
+def test_kernels_get_a_built_font_list(tmp_path):
+    """Does a sandboxed kernel start with matplotlib's font list already built, in a folder of its own?"""
+    import asyncio
+
+    from mlops_course.sandbox import SandboxedKernelManager, warm_matplotlib_cache
+
+    fonts = warm_matplotlib_cache(tmp_path / "fonts")
+    assert fonts is not None and list(fonts.glob("fontlist-*.json")), "the font list was not built"
+    runtime = tmp_path / "runtime"
+    runtime.mkdir()
+    manager = SandboxedKernelManager(kernel_name="mlops-course", runtime_dir=str(runtime), matplotlib_cache=str(fonts))
+    _, kw = asyncio.run(manager._async_pre_start_kernel(cwd=str(tmp_path)))
+    own = Path(kw["env"]["MPLCONFIGDIR"])
+    assert own == runtime / "matplotlib" and list(own.glob("fontlist-*.json"))

@@ -37,7 +37,7 @@ from . import notebooks
 from .course import GRADING_DIR, load_config, open_api, require_success
 from .errors import GradingError
 from .layout import SOURCE_DIR, resolve_labs
-from .sandbox import FIRST_SANDBOX_UID, Limits, Sandbox
+from .sandbox import FIRST_SANDBOX_UID, Limits, Sandbox, warm_matplotlib_cache
 
 WORK_DIR = f"{GRADING_DIR}/work"
 LOG_DIR = f"{GRADING_DIR}/logs"
@@ -71,6 +71,7 @@ class Job:
     scratch: Path
     template_db: Path
     expected: tuple[str, ...]  # notebook names nbgrader will look for
+    matplotlib_cache: str = ""  # built once per batch (sandbox.warm_matplotlib_cache)
 
 
 def default_jobs() -> int:
@@ -310,6 +311,7 @@ def grade_submission(root: Path, job: Job, limits: Limits, uid: int | None, miss
         "SandboxedKernelManager.max_processes": limits.max_processes,
         "SandboxedKernelManager.max_file_bytes": limits.max_file_bytes,
         "SandboxedKernelManager.missing_tools": list(missing_tools),
+        "SandboxedKernelManager.matplotlib_cache": job.matplotlib_cache,
     }
     try:
         if any((work / f"{name}.ipynb").exists() for name in job.expected):
@@ -414,6 +416,7 @@ def autograde(
 
 def _plan(root: Path, lab: str | None, students: list[str] | None, db_url: str | None, batch: Path) -> list[Job]:
     queue = []
+    fonts = None
     submitted_dir = root / load_config(root).CourseDirectory.submitted_directory
     for name in resolve_labs(root, lab):
         who = [s for s in submitted_students(root, name) if not students or s in students]
@@ -422,10 +425,12 @@ def _plan(root: Path, lab: str | None, students: list[str] | None, db_url: str |
         ensure_assignment(root, name, db_url)
         template = make_template(root, name, db_url, batch / f"{name}.db")
         expected = tuple(sorted(p.stem for p in (root / SOURCE_DIR / name).glob("*.ipynb")))
+        fonts = fonts or warm_matplotlib_cache(batch / "matplotlib")
         for student in who:
             scratch = batch / name / student
             scratch.mkdir(parents=True)
-            queue.append(Job(name, student, submitted_dir / student / name, scratch, template, expected))
+            queue.append(Job(name, student, submitted_dir / student / name, scratch, template, expected,
+                             str(fonts or "")))
     return queue
 
 
