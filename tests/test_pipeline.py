@@ -45,6 +45,7 @@ def test_changed_parameter_reruns_exactly_the_downstream_stages(project):
     folder, _ = project
     before = pipeline.locked_hashes(folder)
     pipeline.set_params(folder, {"train": {"learning_rate": 0.2}})
+    assert pipeline.would_run(folder) == ["train", "evaluate", "register"]
     assert pipeline.repro(folder) == ["train", "evaluate", "register"]
     after = pipeline.locked_hashes(folder)
     assert after[stages.MODEL] != before[stages.MODEL]
@@ -82,9 +83,21 @@ def test_push_delete_cache_pull_restores_identical_hashes(project, tmp_path):
     assert pipeline.repro(folder) == []
 
 
+def test_downstream_follows_files_not_the_order_of_stages(tmp_path):
+    """Is a stage downstream exactly when it reads, directly or through others, a file a changed stage writes?"""
+    _write(tmp_path, pipeline.default_stages(), pipeline.DEFAULT_PARAMS)
+    assert pipeline.downstream(tmp_path, ["split"]) == ["split", "train", "evaluate", "register"]
+    assert pipeline.downstream(tmp_path, ["evaluate"]) == ["evaluate", "register"]
+    assert pipeline.downstream(tmp_path, []) == []
+    spec = pipeline.default_stages()
+    spec["stages"]["evaluate"]["deps"].remove(stages.MODEL)
+    _write(tmp_path, spec, pipeline.DEFAULT_PARAMS)
+    assert pipeline.downstream(tmp_path, ["train"]) == ["train", "register"]
+
+
 def _write(folder, dvc_yaml: dict, params: dict) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "dvc.yaml").write_text(yaml.safe_dump(dvc_yaml))
+    (folder / "dvc.yaml").write_text(yaml.safe_dump(dvc_yaml, sort_keys=False))
     (folder / "params.yaml").write_text(yaml.safe_dump(params))
 
 
