@@ -97,11 +97,12 @@ def findings() -> list[str]:
 
 def _fingerprint(namespace: dict, deep: bool) -> tuple:
     """What a module holds, by object identity: any assignment to it (or, for the packages
-    whose classes tests use, to one of its classes) changes this. Cheap: no attribute is looked into."""
+    whose classes tests use, to one of its classes) changes this. Cheap: no attribute is looked into.
+    The identities themselves are kept, not a hash of them, so no collision can hide a patch."""
     try:
         values = list(namespace.values())
-        classes = tuple(hash(tuple(map(id, vars(v).values()))) for v in values if isinstance(v, type)) if deep else ()
-        return id(namespace), len(values), hash(tuple(map(id, values))), classes
+        classes = tuple(tuple(map(id, vars(v).values())) for v in values if isinstance(v, type)) if deep else ()
+        return id(namespace), tuple(map(id, values)), classes
     except Exception:  # a namespace that fights back is scanned every time
         return (object(),)
 
