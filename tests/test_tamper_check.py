@@ -45,3 +45,25 @@ def test_restored_library_is_clean_again(restore):
     assert "numpy.allclose" in tamper_check.findings()
     numpy.allclose = original
     assert "numpy.allclose" not in tamper_check.findings()
+
+
+def test_patch_at_the_address_of_a_freed_original_is_found(monkeypatch):
+    """Is a patch found even when it is made so that it could sit where the clean original was?
+
+    The cache compares object identities, and CPython reuses the address of a freed object at once:
+    replace a function that only its module referenced, let it be freed, then make the patch.
+    """
+    import types
+
+    module = types.ModuleType("course_helpers_for_the_test")
+    exec("def expected_answer():\n    return 42\n", module.__dict__)
+    monkeypatch.setitem(__import__("sys").modules, module.__name__, module)
+    assert not any(f.startswith(module.__name__) for f in tamper_check.findings())
+    module.expected_answer = None  # the original's last reference elsewhere is gone
+
+    def patched():
+        return 0
+
+    module.expected_answer = _as_if_from_a_cell(patched)
+    del patched
+    assert f"{module.__name__}.expected_answer" in tamper_check.findings()

@@ -74,7 +74,7 @@ def findings() -> list[str]:
             continue
         deep = modname.split(".")[0] in _CLASS_PACKAGES
         fingerprint = _fingerprint(namespace, deep)
-        if _CLEAN.get(modname) == fingerprint:
+        if _is_clean(modname, fingerprint):
             continue
         before = len(found)
         for attr, value in list(namespace.items()):
@@ -98,13 +98,26 @@ def findings() -> list[str]:
 def _fingerprint(namespace: dict, deep: bool) -> tuple:
     """What a module holds, by object identity: any assignment to it (or, for the packages
     whose classes tests use, to one of its classes) changes this. Cheap: no attribute is looked into.
-    The identities themselves are kept, not a hash of them, so no collision can hide a patch."""
+    The identities themselves are kept, not a hash of them, so no collision can hide a patch; see
+    `_is_clean` for why the objects are kept too."""
     try:
-        values = list(namespace.values())
-        classes = tuple(tuple(map(id, vars(v).values())) for v in values if isinstance(v, type)) if deep else ()
-        return id(namespace), tuple(map(id, values)), classes
+        values = tuple(namespace.values())
+        members = tuple(tuple(vars(v).values()) for v in values if isinstance(v, type)) if deep else ()
+        return id(namespace), tuple(map(id, values)), tuple(tuple(map(id, m)) for m in members), (values, members)
     except Exception:  # a namespace that fights back is scanned every time
         return (object(),)
+
+
+def _is_clean(modname: str, fingerprint: tuple) -> bool:
+    """Does the module hold exactly the objects it held when it was found clean?
+
+    Only identities are compared (the last item, the objects themselves, is never compared: `==` on
+    arbitrary objects is slow and can be hostile). Keeping those objects alive in `_CLEAN` is what
+    makes the identities safe: an object that is still referenced cannot be freed, so a patch made
+    later cannot land at the address of a clean object and pass for it.
+    """
+    clean = _CLEAN.get(modname)
+    return clean is not None and len(clean) == len(fingerprint) == 4 and clean[:3] == fingerprint[:3]
 
 
 def _ipython_findings(prefixes: tuple[str, ...]) -> list[str]:
