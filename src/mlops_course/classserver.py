@@ -45,8 +45,8 @@ INSTRUCTOR = f"{PREFIX}instructor"
 STATE_ENV = "MLOPS_COURSE_CLASS_STATE"
 SETTINGS_FILE = "class.json"
 PROXY_MAKE_TARGET = "make classroom"
-# POSIX portable user names as Debian's useradd accepts them by default, at most 32 characters.
-ACCOUNT_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+# A student's name: what Debian's useradd accepts by default, once prefixed (32 characters at most).
+STUDENT_NAME = re.compile(rf"^[a-z][a-z0-9_-]{{0,{31 - len(PREFIX)}}}$")
 START_TIMEOUT = 120.0
 
 
@@ -80,8 +80,9 @@ class ClassServer:
 
 def account_name(student: str) -> str:
     """The system account of a roster name: `alice` -> `mc-alice`; rejects what useradd would."""
-    name = student if student.startswith(PREFIX) else PREFIX + student
-    if not ACCOUNT_NAME.match(name):
+    bare = student.removeprefix(PREFIX)
+    name = PREFIX + bare
+    if not STUDENT_NAME.match(bare):
         raise ClassServerError(
             f"'{student}' cannot be a student's account name: use lower-case letters, digits, '-' and '_', "
             f"starting with a letter, at most {32 - len(PREFIX)} characters (e.g. student01)")
@@ -322,6 +323,7 @@ def start(root: Path, students: list[str], state: Path | None = None, *, pg_port
     settings["pg_port"] = cluster.port
     server = ClassServer(state, settings)
     try:
+        _save(server)
         log(f"PostgreSQL on 127.0.0.1:{cluster.port} (data in {cluster.data_dir})")
         gradebook_url = postgres.create_database(cluster, "gradebook")
         mlflow_db_url = postgres.create_database(cluster, "mlflow")
@@ -333,10 +335,6 @@ def start(root: Path, students: list[str], state: Path | None = None, *, pg_port
                          "--artifacts-destination", str(state / "mlflow" / "artifacts"), "--workers", "1"],
                         state / "logs" / "mlflow.log", env, state / "mlflow")
         settings["mlflow_pid"] = mlflow.pid
-        _save(server)
-        wait_for(server.mlflow_url + "/health", START_TIMEOUT, proc=mlflow)
-        log(f"MLflow tracking server at {server.mlflow_url} (artifacts in {state / 'mlflow' / 'artifacts'})")
-
         settings.update(hub_port=hub_port or free_port(), hub_api_port=free_port(), proxy_api_port=free_port())
         settings["environment"] = {
             **OFFLINE_ENV, "MLFLOW_TRACKING_URI": server.mlflow_url, EXCHANGE_ENV: str(exchange),
@@ -355,6 +353,9 @@ def start(root: Path, students: list[str], state: Path | None = None, *, pg_port
                      state / "logs" / "jupyterhub.log", hub_env, state / "hub")
         settings["hub_pid"] = hub.pid
         _save(server)
+        # MLflow and the Hub start side by side; both must answer before the class can begin.
+        wait_for(server.mlflow_url + "/health", START_TIMEOUT, proc=mlflow)
+        log(f"MLflow tracking server at {server.mlflow_url} (artifacts in {state / 'mlflow' / 'artifacts'})")
         wait_for(server.hub_url + "/hub/api/", START_TIMEOUT, proc=hub)
         log(f"JupyterHub at {server.hub_url} (log: {state / 'logs' / 'jupyterhub.log'})")
     except BaseException:
@@ -376,48 +377,65 @@ def ensure_runtime(state: Path) -> Path:
     """The Python every account's server and kernels run: the course's environment, reachable by all.
 
     The course's `.venv` is often made from a Python inside root's home (pyenv), which other
-    accounts cannot enter. Then a small environment is built in `<state>/runtime` from the
-    system's Python of the same version: it loads the course's installed packages (a `.pth`
-    file), and carries the course's commands and Jupyter kernel pointed at itself.
+    accounts cannot enter. Then the same Python (its standard library, not its packages) is
+    copied to `<state>/runtime/python`, and a small environment made from it in
+    `<state>/runtime/env` loads the course's installed packages (a `.pth` file) and carries
+    the course's commands and Jupyter kernel pointed at itself. The very same interpreter
+    matters: Debian's own Python 3.11.2 differs enough (its `re`) to break the feedback pages.
     """
-    venv = Path(sys.prefix)
-    for needed in (Path(sys.executable), venv, Path(__file__).parent):
-        blocked = _unreachable(needed)
-        if blocked is not None:
-            break
-    else:
+    venv, base = Path(sys.prefix), Path(sys.base_prefix).resolve()
+    if not _unreachable(Path(sys.executable)) and not _unreachable(Path(__file__)):
         return Path(sys.executable)
-    version = f"{sys.version_info.major}.{sys.version_info.minor}"
-    system = Path(f"/usr/bin/python{version}")
-    if not system.exists() or _unreachable(system) or _unreachable(venv / "lib"):
-        raise ClassServerError(
-            f"students cannot run the course's Python: {blocked} is closed to other accounts, and there is no "
-            f"system Python {version} to build a shared environment from (apt-get install python{version}); "
-            f"or make the course where every account can read it (e.g. /srv/mlops-course)")
+    for needed in (venv / "lib", Path(__file__)):
+        if _unreachable(needed):
+            raise ClassServerError(
+                f"students cannot run the course's environment: {_unreachable(needed)} is closed to other accounts; "
+                f"put the course where every account can read it (e.g. /srv/mlops-course)")
     runtime = state / "runtime"
-    python = runtime / "bin" / "python"
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    copy = runtime / "python"
+    if not (copy / "bin" / version).exists():
+        skip = {base / "lib" / version / "site-packages", base / "lib" / version / "test"}
+        shutil.copytree(base, copy, symlinks=True, dirs_exist_ok=True,
+                        ignore=lambda folder, names: [n for n in names if Path(folder) / n in skip])
+        _relocate(copy / "bin" / version, base)
+    python = runtime / "env" / "bin" / "python"
     if not python.exists():
-        subprocess.run([str(system), "-m", "venv", "--without-pip", str(runtime)], check=True, capture_output=True)
-    site = next((runtime / "lib").glob("python*/site-packages"))
-    course_site = next((venv / "lib").glob("python*/site-packages"))
-    (site / "mlops_course_env.pth").write_text(f"import site; site.addsitedir({str(course_site)!r})\n")
+        subprocess.run([str(copy / "bin" / version), "-m", "venv", "--without-pip", str(runtime / "env")],
+                       check=True, capture_output=True)
+    env = runtime / "env"
+    site = env / "lib" / version / "site-packages"
+    (site / "mlops_course_env.pth").write_text(
+        f"import site; site.addsitedir({str(venv / 'lib' / version / 'site-packages')!r})\n")
     for script in (venv / "bin").iterdir():  # the course's commands (jupyter, nbgrader, alembic, mlflow, ...)
-        target = runtime / "bin" / script.name
+        target = env / "bin" / script.name
         if script.is_file() and not script.is_symlink() and not target.exists():
-            head = script.read_bytes()[:200]
-            if head.startswith(f"#!{venv}/bin/python".encode()):
-                text = script.read_text()
-                target.write_text(f"#!{python}\n" + text.split("\n", 1)[1])
+            if script.read_bytes()[:200].startswith(f"#!{venv}/bin/python".encode()):
+                target.write_text(f"#!{python}\n" + script.read_text().split("\n", 1)[1])
                 target.chmod(0o755)
-    kernels = venv / "share" / "jupyter" / "kernels"
-    for spec in kernels.glob("*/kernel.json"):
+    for spec in (venv / "share" / "jupyter" / "kernels").glob("*/kernel.json"):
         data = json.loads(spec.read_text())
         data["argv"][0] = str(python)
-        dest = runtime / "share" / "jupyter" / "kernels" / spec.parent.name
+        dest = env / "share" / "jupyter" / "kernels" / spec.parent.name
         dest.mkdir(parents=True, exist_ok=True)
         (dest / "kernel.json").write_text(json.dumps(data, indent=1))
     subprocess.run(["chmod", "-R", "a+rX", str(runtime)], check=True)
     return python
+
+
+def _relocate(binary: Path, old_prefix: Path) -> None:
+    """Point a copied interpreter at its own libpython: its RUNPATH names the old prefix's lib/.
+
+    The path is rewritten in place as `$ORIGIN/../lib`, padded with NULs (never longer than
+    the original, so the ELF layout is unchanged).
+    """
+    data = binary.read_bytes()
+    old, new = str(old_prefix / "lib").encode() + b"\0", b"$ORIGIN/../lib\0"
+    if data.count(old) != 1 or len(new) > len(old):
+        return  # no absolute RUNPATH (a system Python): nothing to do
+    binary.unlink()
+    binary.write_bytes(data.replace(old, new.ljust(len(old), b"\0")))
+    binary.chmod(0o755)
 
 
 def _save(server: ClassServer) -> None:
