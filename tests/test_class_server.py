@@ -283,3 +283,10 @@ def test_a_restart_loses_nothing(class_run, class_server):
             print(len(gb.assignment_submissions("{LAB}")))
     """))
     assert done.stdout.strip() == str(STUDENTS), done
+
+
+def test_a_second_start_is_refused_while_the_class_runs(class_server):
+    """Does starting the same class again, while it runs, fail with the command that stops it?"""
+    server, _ = class_server
+    with pytest.raises(classserver.ClassServerError, match="already running"):
+        classserver.start(ROOT, server.students, server.state, log=lambda line: None)

@@ -36,7 +36,7 @@ from pathlib import Path
 
 from . import postgres
 from .course import COURSE_ID, EXCHANGE_ENV
-from .errors import ClassServerError
+from .errors import ClassServerError  # noqa: F401 (re-exported for callers)
 from .kernel import OFFLINE_ENV
 from .serving import free_port, wait_for
 
@@ -288,14 +288,15 @@ def start(root: Path, students: list[str], state: Path | None = None, *, pg_port
         raise ClassServerError(f"a class server is already running from {state} (hub at {previous.hub_url}); "
                                f"stop it first: mlops-course class-server stop")
     command = proxy_command(root)
+    for what, port in (("PostgreSQL", pg_port), ("JupyterHub", hub_port)):
+        if port and postgres.port_in_use(port):
+            raise ClassServerError(f"{what}'s port {port} is already in use; choose another or leave it out for a free one")
     reason = can_create_accounts() or postgres.unavailable_reason()
     if reason:
         raise ClassServerError(f"cannot start the class server: {reason}")
     if not (Path(sys.executable).parent / "jupyterhub-singleuser").exists():
         raise ClassServerError("jupyterhub-singleuser is missing from the course's environment: run `make setup` "
                                "(it installs the classroom extra)")
-    if pg_port and postgres.port_in_use(pg_port):
-        raise ClassServerError(f"PostgreSQL port {pg_port} is already in use; choose another or leave it out for a free one")
     warning = solutions_warning(root)
     if warning:
         log(f"warning: {warning}")
