@@ -185,7 +185,9 @@ def prepare_student(state: Path, account: str, exchange: Path) -> None:
     """The student's nbgrader config: the course and the exchange (the assignment list reads it)."""
     user = ensure_account(state, account)
     _write_owned(Path(user.pw_dir) / ".jupyter" / "nbgrader_config.py",
-                 f'c = get_config()\nc.CourseDirectory.course_id = "{COURSE_ID}"\nc.Exchange.root = "{exchange}"\n',
+                 f'c = get_config()\nc.CourseDirectory.course_id = "{COURSE_ID}"\nc.Exchange.root = "{exchange}"\n'
+                 f'# Hand-ins readable by the instructor only (mlops_course/exchange.py).\n'
+                 f'c.ExchangeFactory.submit = "mlops_course.exchange.PrivateSubmit"\n',
                  user)
 
 
@@ -205,6 +207,16 @@ def prepare_instructor(state: Path, root: Path, exchange: Path) -> Path:
                  "from pathlib import Path\nfrom mlops_course.course import configure\n\n"
                  "configure(get_config(), root=Path.home() / 'course')\n", user)
     return course
+
+
+def prepare_inbound(exchange: Path) -> None:
+    """The course's inbound folder: students write, only the instructor lists; hand-ins get the instructor's group."""
+    user = pwd.getpwnam(INSTRUCTOR)
+    course = exchange / COURSE_ID
+    for folder, mode in ((course, 0o755), (course / "inbound", 0o2733)):
+        folder.mkdir(exist_ok=True)
+        os.chown(folder, user.pw_uid, user.pw_gid)
+        folder.chmod(mode)
 
 
 # --- processes --------------------------------------------------------------------------------
@@ -314,6 +326,7 @@ def start(root: Path, students: list[str], state: Path | None = None, *, pg_port
     singleuser = python.parent / "jupyterhub-singleuser"
     log(f"accounts: {INSTRUCTOR} and {len(students)} student(s)")
     prepare_instructor(state, root, exchange)
+    prepare_inbound(exchange)
     for account in students:
         prepare_student(state, account, exchange)
 
@@ -374,6 +387,16 @@ def _unreachable(path: Path) -> Path | None:
     return None
 
 
+def environment_unreachable() -> str | None:
+    """Why students' accounts could not use the course's packages or code from where they are, or None."""
+    for needed in (Path(sys.prefix) / "lib", Path(__file__)):
+        blocked = _unreachable(needed)
+        if blocked:
+            return (f"students cannot run the course's environment: {blocked} is closed to other accounts; "
+                    f"put the course where every account can read it (e.g. /srv/mlops-course) and run `make setup` there")
+    return None
+
+
 def ensure_runtime(state: Path) -> Path:
     """The Python every account's server and kernels run: the course's environment, reachable by all.
 
@@ -387,11 +410,9 @@ def ensure_runtime(state: Path) -> Path:
     venv, base = Path(sys.prefix), Path(sys.base_prefix).resolve()
     if not _unreachable(Path(sys.executable)) and not _unreachable(Path(__file__)):
         return Path(sys.executable)
-    for needed in (venv / "lib", Path(__file__)):
-        if _unreachable(needed):
-            raise ClassServerError(
-                f"students cannot run the course's environment: {_unreachable(needed)} is closed to other accounts; "
-                f"put the course where every account can read it (e.g. /srv/mlops-course)")
+    reason = environment_unreachable()
+    if reason:
+        raise ClassServerError(reason)
     runtime = state / "runtime"
     version = f"python{sys.version_info.major}.{sys.version_info.minor}"
     copy = runtime / "python"
