@@ -121,7 +121,11 @@ class HubClient:
             }))
             result, deadline = KernelResult(), time.monotonic() + timeout
             while time.monotonic() < deadline:
-                msg = json.loads(ws.recv())
+                ws.settimeout(max(1.0, min(30.0, deadline - time.monotonic())))
+                try:
+                    msg = json.loads(ws.recv())
+                except websocket.WebSocketTimeoutException:
+                    continue  # a kernel that died and restarted never answers: the deadline ends the wait
                 if msg.get("parent_header", {}).get("msg_id") != msg_id:
                     continue
                 kind, content = msg["msg_type"], msg["content"]
