@@ -39,10 +39,10 @@ if settings.get("test_logins"):
 c.JupyterHub.spawner_class = "localprocess"
 c.Spawner.cmd = [settings["singleuser"]]
 c.Spawner.default_url = "/lab"
-# Kernels talk to their server over Unix sockets in the user's runtime folder: with TCP, many kernels
-# starting at once on one machine pick the same free port and die ("Address already in use"), which
-# the load benchmark hit at 30 students.
-c.Spawner.args = ["--KernelManager.transport=ipc"]
+# Known limit (README, "Class server"): kernels talk to their server over TCP; many kernels starting
+# at the same moment on one machine can pick the same free port and die ("Address already in use"),
+# which the load benchmark hit at 30 students. `--KernelManager.transport=ipc` would avoid it, but
+# the socket paths under a home in the state folder exceed the 107 characters Unix sockets allow.
 c.Spawner.notebook_dir = "~"
 c.Spawner.start_timeout = 180
 c.Spawner.http_timeout = 180
