@@ -42,7 +42,8 @@ c.Spawner.default_url = "/lab"
 # Known limit (README, "Class server"): kernels talk to their server over TCP; many kernels starting
 # at the same moment on one machine can pick the same free port and die ("Address already in use"),
 # which the load benchmark hit at 30 students. `--KernelManager.transport=ipc` would avoid it, but
-# the socket paths under a home in the state folder exceed the 107 characters Unix sockets allow.
+# tried here, every kernel start failed, most likely because the socket paths under a home in the
+# state folder exceed the 107 characters Unix sockets allow.
 c.Spawner.notebook_dir = "~"
 c.Spawner.start_timeout = 180
 c.Spawner.http_timeout = 180
