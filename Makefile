@@ -5,6 +5,7 @@
 #   make book      build the course book into book/_build/html
 #   make release   regenerate labs/ from solutions/ with nbgrader (LAB=name for one)
 #   make bench     time every lab in CI mode and the whole test suite
+#   make class-server STUDENTS=10   start a class server on this machine (as root; stop: make class-server-stop)
 #
 # Everything runs offline once the packages are installed.
 
@@ -31,10 +32,10 @@ export DVC_NO_ANALYTICS := 1
 export DO_NOT_TRACK := 1
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: lab test book release bench setup system constraints clean help
+.PHONY: lab test book release bench setup system constraints clean help classroom class-server class-server-stop
 
 help:
-	@sed -n '3,9p' Makefile
+	@sed -n '3,10p' Makefile
 
 setup: $(STAMP)
 
@@ -58,7 +59,23 @@ lab: $(STAMP)
 system:
 	@scripts/install-system-packages.sh
 
-test: $(STAMP) system
+# JupyterHub's proxy for the class server, pinned in classroom/package-lock.json (node and npm from system-packages.txt).
+CHP := classroom/node_modules/.bin/configurable-http-proxy
+classroom: $(CHP)
+
+$(CHP): classroom/package.json classroom/package-lock.json
+	@command -v npm > /dev/null || { echo "warning: npm is not installed (apt-get install nodejs npm); the class-server tests will be skipped." >&2; exit 0; }
+	npm ci --prefix classroom --no-audit --no-fund --loglevel=error
+	@touch $(CHP)
+
+STUDENTS ?= 10
+class-server: $(STAMP) system classroom
+	$(BIN)/mlops-course class-server start --students $(STUDENTS)
+
+class-server-stop: $(STAMP)
+	$(BIN)/mlops-course class-server stop
+
+test: $(STAMP) system classroom
 	@$(PY) -m pytest $(PYTEST_FLAGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests; the suite must not be empty."; exit 1; fi; \
 	  exit $$rc

@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 mapfile -t wanted < <(grep -v '^\s*#' system-packages.txt | awk 'NF {print $1}')
 missing=()
 for pkg in "${wanted[@]}"; do
+  # A command of the package's name counts as installed (npm comes inside NodeSource's nodejs package).
+  command -v "$pkg" > /dev/null 2>&1 && continue
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0

@@ -38,3 +38,21 @@ def test_a_second_lab_in_the_same_process_gets_its_own_store(tmp_path, monkeypat
     assert "MLFLOW_TRACKING_URI" not in os.environ
     second = tracking.configure_tracking(tmp_path / "second")
     assert first != second and str(tmp_path / "second") in second
+
+
+def test_an_experiment_another_student_just_created_is_reused(tmp_path, monkeypatch):
+    """When the experiment appears between our look-up and our create (two students at once), is it reused?"""
+    import mlflow
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    first = tracking.use_experiment("shared-experiment", tmp_path)
+    real_lookup = mlflow.get_experiment_by_name
+    calls = []
+
+    def lookup_before_the_other_student(name):
+        calls.append(name)
+        return None if len(calls) == 1 else real_lookup(name)  # the first look-up misses it
+
+    monkeypatch.setattr(mlflow, "get_experiment_by_name", lookup_before_the_other_student)
+    assert tracking.use_experiment("shared-experiment", tmp_path) == first
+    assert len(calls) == 2

@@ -207,6 +207,26 @@ def cmd_quiz(args: argparse.Namespace) -> None:
                 print(f"released {released.relative_to(root) if released.is_relative_to(root) else released}")
 
 
+def cmd_class_server(args: argparse.Namespace) -> None:
+    from . import classserver
+
+    root = _root(args)
+    state = Path(args.state) if args.state else classserver.default_state(root)
+    if args.action == "start":
+        password = args.test_password
+        server = classserver.start(root, classserver.roster(args.students, args.student), state, pg_port=args.pg_port,
+                                   hub_port=args.hub_port, test_password=password)
+        print(f"class server running: {server.hub_url} (stop with: mlops-course class-server stop)")
+    elif args.action == "stop":
+        stopped = classserver.stop(state)
+        print(f"stopped: {', '.join(stopped)}; every file is kept in {state}" if stopped else f"nothing was running in {state}")
+    elif args.action == "teardown":
+        classserver.teardown(state)
+        print(f"removed the class's accounts, their home folders and {state}")
+    else:
+        print("\n".join(classserver.status(state)))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mlops-course",
@@ -294,6 +314,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["validate", "generate"], help="what to do")
     p.add_argument("chapter", nargs="?", help="one chapter, e.g. 02-data (default: every quiz)")
     p.add_argument("--no-release", action="store_true", help="generate solutions/ only, do not release to labs/")
+
+    p = add("class-server", cmd_class_server, "A class server on this machine (as root): JupyterHub with a system "
+            "account per student, nbgrader's exchange, a PostgreSQL gradebook and an MLflow tracking server.")
+    p.add_argument("action", choices=["start", "stop", "status", "teardown"],
+                   help="start; stop (keeps every file); status; teardown (also removes the accounts and the state)")
+    p.add_argument("--state", help="the class's state folder (default: $MLOPS_COURSE_CLASS_STATE or classroom/state)")
+    p.add_argument("--students", type=int, help="create this many students: student01, student02, ...")
+    p.add_argument("--student", action="append", help="a student's name (repeat; accounts are mc-<name>)")
+    p.add_argument("--pg-port", type=int, help="PostgreSQL's port (default: a free one)")
+    p.add_argument("--hub-port", type=int, help="JupyterHub's port on 127.0.0.1 (default: a free one)")
+    p.add_argument("--test-password", help="let every account log in with this one password (trying it out, tests); "
+                   "without it, users log in with their system passwords (PAM)")
     return parser
 
 

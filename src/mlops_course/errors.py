@@ -75,3 +75,7 @@ class ProgressError(CourseError):
 
 class QuizError(CourseError):
     """Raised when a quiz file breaks its schema or a quiz is unknown; names the file and each faulty question."""
+
+
+class ClassServerError(CourseError):
+    """Raised when the class server cannot start, stop or run: a bad student name, a port in use, a missing proxy."""

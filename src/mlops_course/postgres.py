@@ -17,6 +17,7 @@ import pwd
 import shutil
 import socket
 import subprocess
+import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,10 +34,14 @@ class Cluster:
     data_dir: Path
     port: int
     bin_dir: Path
+    # None: trust authentication on loopback (a test's private cluster). A class server sets one,
+    # so that other accounts on the machine cannot connect to the gradebook over loopback.
+    password: str | None = None
 
     def url(self, database: str) -> str:
-        """A URL for nbgrader, SQLAlchemy or MLflow (trust authentication on loopback only; psycopg2 driver)."""
-        return f"postgresql+psycopg2://{SUPERUSER}@127.0.0.1:{self.port}/{database}"
+        """A URL for nbgrader, SQLAlchemy or MLflow (psycopg2 driver, loopback only)."""
+        secret = f":{self.password}" if self.password else ""
+        return f"postgresql+psycopg2://{SUPERUSER}{secret}@127.0.0.1:{self.port}/{database}"
 
 
 def find_bin_dir() -> Path | None:
@@ -80,8 +85,12 @@ def _run(command: list[str], what: str) -> str:
     return result.stdout
 
 
-def start_cluster(data_dir: Path, port: int | None = None) -> Cluster:
-    """Create the cluster in `data_dir` if it is new, and start it on `port` (default: a free one)."""
+def start_cluster(data_dir: Path, port: int | None = None, password: str | None = None) -> Cluster:
+    """Create the cluster in `data_dir` if it is new, and start it on `port` (default: a free one).
+
+    With a `password`, a new cluster asks for it on every TCP connection (scram-sha-256); only
+    its owner can use the Unix socket, which sits inside the private data folder.
+    """
     reason = unavailable_reason()
     if reason:
         raise PostgresError(f"cannot start PostgreSQL: {reason}")
@@ -92,18 +101,35 @@ def start_cluster(data_dir: Path, port: int | None = None) -> Cluster:
         os.chown(data_dir, user.pw_uid, user.pw_gid)
         os.chmod(data_dir, 0o700)
     if not (data_dir / "PG_VERSION").exists():
-        _run([str(bin_dir / "initdb"), "-D", str(data_dir), "-U", SUPERUSER, "--auth=trust", "-E", "UTF8"],
-             f"initdb in {data_dir}")
+        _initdb(bin_dir, data_dir, password)
     port = port or free_port()
-    if _port_in_use(port):
+    if port_in_use(port):
         raise PostgresError(f"port {port} is already in use; choose another or leave it empty for a free one")
     options = f"-k {data_dir} -p {port} -c listen_addresses=127.0.0.1"
     _run([str(bin_dir / "pg_ctl"), "-D", str(data_dir), "-o", options, "-l", str(data_dir / "server.log"), "-w", "start"],
          f"starting PostgreSQL on port {port} (log: {data_dir / 'server.log'})")
-    return Cluster(data_dir, port, bin_dir)
+    return Cluster(data_dir, port, bin_dir, password)
 
 
-def _port_in_use(port: int) -> bool:
+def _initdb(bin_dir: Path, data_dir: Path, password: str | None) -> None:
+    command = [str(bin_dir / "initdb"), "-D", str(data_dir), "-U", SUPERUSER, "-E", "UTF8"]
+    if not password:
+        _run([*command, "--auth=trust"], f"initdb in {data_dir}")
+        return
+    # initdb reads the password from a file (never the command line, which `ps` shows to everyone).
+    with tempfile.TemporaryDirectory(prefix="mlops-course-pw-") as tmp:
+        pwfile = Path(tmp) / "pw"
+        pwfile.write_text(password + "\n")
+        pwfile.chmod(0o600)
+        if os.geteuid() == 0:
+            user = pwd.getpwnam(SYSTEM_USER)
+            os.chown(tmp, user.pw_uid, user.pw_gid)
+            os.chown(pwfile, user.pw_uid, user.pw_gid)
+        _run([*command, "--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={pwfile}"],
+             f"initdb in {data_dir}")
+
+
+def port_in_use(port: int) -> bool:
     with socket.socket() as s:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
@@ -118,7 +144,8 @@ def create_database(cluster: Cluster, name: str) -> str:
     """Create database `name` if it does not exist; returns its URL."""
     import psycopg2
 
-    conn = psycopg2.connect(host="127.0.0.1", port=cluster.port, user=SUPERUSER, dbname="postgres")
+    conn = psycopg2.connect(host="127.0.0.1", port=cluster.port, user=SUPERUSER, dbname="postgres",
+                            password=cluster.password)
     try:
         conn.autocommit = True  # CREATE DATABASE cannot run in a transaction
         with conn.cursor() as cur:

@@ -59,6 +59,8 @@ def use_experiment(name: str, workdir: Path | None = None) -> str:
     """
     import mlflow
 
+    from mlflow.exceptions import MlflowException
+
     uri = configure_tracking(workdir)
     existing = mlflow.get_experiment_by_name(name)
     if existing is not None:
@@ -67,6 +69,12 @@ def use_experiment(name: str, workdir: Path | None = None) -> str:
         location = None
         if is_local(uri):
             location = (local_store(workdir or Path.cwd()) / "mlruns").as_uri()
-        experiment_id = mlflow.create_experiment(name, artifact_location=location)
+        try:
+            experiment_id = mlflow.create_experiment(name, artifact_location=location)
+        except MlflowException as exc:
+            # On a class server, another student may create it between our look-up and our create.
+            if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+            experiment_id = mlflow.get_experiment_by_name(name).experiment_id
     mlflow.set_experiment(experiment_id=experiment_id)
     return experiment_id

@@ -1,0 +1,68 @@
+# JupyterHub configuration of the course's class server (one machine).
+#
+# `mlops-course class-server start` runs JupyterHub with this file and points
+# $MLOPS_COURSE_CLASS_SETTINGS at a JSON file in the class's state folder
+# (ports, accounts, URLs); secrets come from the environment the set-up gives
+# the Hub, never from this file. Every student and the instructor is a real
+# system account, and each single-user server runs as that account
+# (LocalProcessSpawner), in the course's Python environment.
+import json
+import os
+
+settings = json.load(open(os.environ["MLOPS_COURSE_CLASS_SETTINGS"]))
+state = settings["state"]
+
+c = get_config()  # noqa: F821 (JupyterHub provides get_config)
+
+# Loopback only, on ports the set-up chose free.
+c.JupyterHub.bind_url = f"http://127.0.0.1:{settings['hub_port']}"
+c.JupyterHub.hub_bind_url = f"http://127.0.0.1:{settings['hub_api_port']}"
+c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{settings['proxy_api_port']}"
+c.ConfigurableHTTPProxy.command = [settings["proxy_command"]]
+c.ConfigurableHTTPProxy.pid_file = f"{state}/hub/proxy.pid"
+c.JupyterHub.db_url = f"sqlite:///{state}/hub/jupyterhub.sqlite"
+c.JupyterHub.cookie_secret_file = f"{state}/secrets/cookie_secret"
+c.JupyterHub.pid_file = f"{state}/hub/jupyterhub.pid"
+c.JupyterHub.cleanup_servers = True
+c.JupyterHub.cleanup_proxy = True
+
+# Who may log in: the roster, nobody else. The instructor is the Hub's admin.
+c.Authenticator.allowed_users = set(settings["students"]) | {settings["instructor"]}
+c.Authenticator.admin_users = {settings["instructor"]}
+if settings.get("test_logins"):
+    # For tests and benchmarks only: every account logs in with one shared password.
+    # A real class uses the system's passwords (PAM, the default) or the institution's login.
+    c.JupyterHub.authenticator_class = "dummy"
+    c.DummyAuthenticator.password = os.environ["MLOPS_COURSE_TEST_PASSWORD"]
+
+# Each server runs as its user, in the course's environment, from the user's home folder.
+c.JupyterHub.spawner_class = "localprocess"
+c.Spawner.cmd = [settings["singleuser"]]
+c.Spawner.default_url = "/lab"
+# Known limit (README, "Class server"): kernels talk to their server over TCP; many kernels starting
+# at the same moment on one machine can pick the same free port and die ("Address already in use"),
+# which the load benchmark hit at 30 students. `--KernelManager.transport=ipc` would avoid it, but
+# tried here, every kernel start failed, most likely because the socket paths under a home in the
+# state folder exceed the 107 characters Unix sockets allow.
+c.Spawner.notebook_dir = "~"
+c.Spawner.start_timeout = 180
+c.Spawner.http_timeout = 180
+c.Spawner.mem_limit = settings.get("mem_limit")  # advisory: LocalProcessSpawner reports it, cannot enforce it
+c.Spawner.environment = dict(settings["environment"])
+
+
+def instructor_only_environment(spawner):
+    """The gradebook's URL (with its password) goes to the instructor's server alone."""
+    if spawner.user.name == settings["instructor"]:
+        spawner.environment = {**spawner.environment, "MLOPS_COURSE_DB_URL": os.environ["MLOPS_COURSE_DB_URL"]}
+
+
+c.Spawner.pre_spawn_hook = instructor_only_environment
+
+# The set-up, the tests and the benchmark drive the Hub through its REST API with this service's token.
+c.JupyterHub.services = [{"name": "class-admin", "api_token": os.environ["MLOPS_COURSE_HUB_TOKEN"]}]
+c.JupyterHub.load_roles = [{
+    "name": "class-admin",
+    "scopes": ["admin:users", "admin:servers", "access:servers", "tokens", "list:users", "read:users"],
+    "services": ["class-admin"],
+}]

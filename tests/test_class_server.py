@@ -1,0 +1,314 @@
+"""Does a whole class work on the class server, end to end, as the instructor and students would use it?
+
+One class server (real system accounts, PostgreSQL, MLflow, JupyterHub with
+configurable-http-proxy) on free loopback ports; everything below goes through
+the Hub's REST API and each user's own server (nbgrader's assignment-list
+handlers, the contents API, code run in the user's kernel): the instructor
+releases Lab 01, ten students fetch it, answer it (the solution, the blank
+lab or a known wrong answer), run it, log an MLflow run and submit; the
+instructor collects, grades with the course's sandboxed parallel autograde
+and releases feedback, which the students fetch. Then a student's server
+tries to read what it must not, and a restart shows that nothing is lost.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import secrets
+import shutil
+import tempfile
+import textwrap
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from mlops_course import classserver, notebooks, postgres
+from mlops_course.feedback import HIDDEN_BLOCK, HIDDEN_NOTE
+from mlops_course.hub_client import HubClient
+from mlops_course.layout import release_notebook, source_notebook
+
+from .conftest import ROOT
+
+pytestmark = [pytest.mark.classserver, pytest.mark.server]
+
+LAB = "lab01-scoping"
+STUDENTS = 10
+WRONG = yaml.safe_load((ROOT / "tests" / "labs" / "wrong_answers" / f"{LAB}.yml").read_text())
+# Who hands in what: four solutions, two blank labs, four known wrong answers.
+PLAN = {f"mc-student{i:02d}": kind for i, kind in enumerate(
+    ["solution", "blank", "wrong-0", "solution", "wrong-1", "blank", "wrong-2", "solution", "wrong-3", "solution"], 1)}
+EXPERIMENT = "class-server-e2e"
+
+
+def _skip_reason() -> str | None:
+    reason = (classserver.can_create_accounts() or postgres.unavailable_reason()
+              or classserver.environment_unreachable())
+    if reason:
+        return f"the class server needs real accounts and PostgreSQL: {reason}"
+    try:
+        classserver.proxy_command(ROOT)
+    except Exception as exc:  # noqa: BLE001 (the message says what to run)
+        return str(exc)
+    return None
+
+
+@pytest.fixture(scope="module")
+def class_server():
+    """A running class server with ten students, torn down (accounts and state) afterwards."""
+    reason = _skip_reason()
+    if reason:
+        pytest.skip(reason)
+    base = Path(tempfile.mkdtemp(prefix="mlops-course-class-"))
+    base.chmod(0o711)
+    state = base / "state"
+    students = classserver.roster(STUDENTS)
+    try:
+        began = time.monotonic()
+        server = classserver.start(ROOT, students, state, test_password=secrets.token_hex(8), log=lambda line: None)
+        print(f"class server started in {time.monotonic() - began:.1f}s")
+        client = HubClient(server.hub_url, server.token)
+        yield server, client
+        client.close()
+    finally:
+        classserver.teardown(state)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _answered(kind: str) -> dict:
+    """The released lab as this student hands it in: all answers from the solution, none, or one wrong."""
+    released = notebooks.read(release_notebook(ROOT, LAB))
+    if kind == "blank":
+        return released
+    solution = notebooks.read(source_notebook(ROOT, LAB))
+    nb = released
+    for cell in solution.cells:
+        meta = notebooks.nbgrader_meta(cell)
+        if meta.get("solution") and cell.cell_type == "code":
+            nb = notebooks.with_answer(nb, meta["grade_id"], cell.source)
+    if kind.startswith("wrong-"):
+        wrong = WRONG[int(kind.split("-")[1])]
+        nb = notebooks.with_answer(nb, wrong["answer_cell"], wrong["code"])
+    return nb
+
+
+def _expected(kind: str) -> float:
+    tests = notebooks.autograded_tests(notebooks.read(source_notebook(ROOT, LAB)))
+    total = sum(t.points for t in tests)
+    if kind == "solution":
+        return total
+    if kind == "blank":
+        return 0.0
+    loses = set(WRONG[int(kind.split("-")[1])]["loses"])
+    return total - sum(t.points for t in tests if t.grade_id in loses)
+
+
+STUDENT_WORK = """
+import json, mlflow, papermill
+from mlops_course.tracking import use_experiment
+try:
+    papermill.execute_notebook("{lab}/{lab}.ipynb", "{lab}/{lab}.ipynb", parameters={{"QUICK": True}},
+                               cwd="{lab}", progress_bar=False, log_output=False)
+    failed = 0
+except papermill.PapermillExecutionError:
+    failed = 1
+use_experiment("{experiment}")
+with mlflow.start_run(run_name="{lab}") as run:
+    mlflow.log_metric("papermill_failed", failed)
+print(json.dumps({{"papermill": failed, "run": run.info.run_id}}))
+"""
+
+
+def _student_session(client: HubClient, student: str, kind: str) -> dict:
+    """Log in, fetch, answer, run and submit: all through the student's own server."""
+    client.start_server(student)
+    fetched = client.assignment(student, "fetch", LAB)
+    assert any(a["assignment_id"] == LAB and a["status"] == "fetched" for a in fetched["value"]), fetched
+    client.upload(student, f"{LAB}/{LAB}.ipynb", _answered(kind))
+    done = client.run(student, STUDENT_WORK.format(lab=LAB, experiment=EXPERIMENT), timeout=240)
+    assert done.error is None, f"{student}: {done.error}\n{done.stdout}"
+    outcome = json.loads(done.stdout.strip().splitlines()[-1])
+    submitted = client.assignment(student, "submit", LAB)
+    assert submitted["success"], submitted
+    return outcome
+
+
+INSTRUCTOR_GRADING = """
+import json, subprocess
+from pathlib import Path
+from nbgrader.api import Gradebook
+from mlops_course.course import load_config, open_api, require_success
+from mlops_course.errors import GradingError
+from mlops_course.feedback import generate_feedback
+course = Path("course").resolve()
+api = open_api(course)
+require_success(api.collect("{lab}"), "nbgrader collect", GradingError)
+done = subprocess.run(["mlops-course", "autograde", "{lab}", "--jobs", "2", "--no-progress"], cwd=course,
+                      capture_output=True, text=True)
+if done.returncode:
+    raise RuntimeError("mlops-course autograde failed:\\n" + done.stdout[-1500:] + done.stderr[-3000:])
+print(done.stdout)
+generate_feedback(course, "{lab}")
+require_success(api.release_feedback("{lab}"), "nbgrader release_feedback", GradingError)
+cd = load_config(course).CourseDirectory
+with Gradebook(cd.db_url, cd.course_id) as gb:
+    scores = {{s.student.id: s.score for s in gb.assignment_submissions("{lab}")}}
+print("SCORES " + json.dumps(scores))
+"""
+
+RELEASE = """
+import subprocess
+done = subprocess.run(["nbgrader", "release_assignment", "{lab}", "--force"], cwd="course", capture_output=True, text=True)
+print(done.returncode, done.stderr[-2000:])
+"""
+
+
+@pytest.fixture(scope="module")
+def class_run(class_server):
+    """The whole flow once; returns what the tests check, with timings."""
+    server, client = class_server
+    timings, started = {}, time.monotonic()
+    instructor = classserver.INSTRUCTOR
+    client.start_server(instructor)
+    released = client.run(instructor, RELEASE.format(lab=LAB))
+    assert released.stdout.startswith("0 "), released.stdout
+    with ThreadPoolExecutor(max_workers=STUDENTS) as pool:
+        futures = {s: pool.submit(_student_session, client, s, kind) for s, kind in PLAN.items()}
+        outcomes = {s: f.result() for s, f in futures.items()}
+    timings["students"] = time.monotonic() - started
+    graded = client.run(instructor, INSTRUCTOR_GRADING.format(lab=LAB), timeout=600)
+    timings["grading"] = time.monotonic() - started - timings["students"]
+    assert graded.error is None, f"{graded.error}\n{graded.stdout}"
+    scores = json.loads(graded.stdout.split("SCORES ", 1)[1])
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        feedback = dict(zip(PLAN, pool.map(lambda s: client.assignment(s, "fetch_feedback", LAB), PLAN)))
+    timings["total"] = time.monotonic() - started
+    print(f"class flow timings (s): {timings}")
+    return {"outcomes": outcomes, "scores": scores, "feedback": feedback, "summary": graded.stdout, "timings": timings}
+
+
+def test_every_student_gets_the_expected_grade(class_run):
+    """Does each student's grade, from the instructor's autograde on the shared gradebook, match what they handed in?"""
+    scores = class_run["scores"]
+    assert set(scores) == set(PLAN), f"graded {sorted(scores)}, expected every student: {class_run['summary']}"
+    wrong = {s: (scores[s], _expected(kind)) for s, kind in PLAN.items() if abs(scores[s] - _expected(kind)) > 1e-6}
+    assert not wrong, f"student: (grade, expected) {wrong}\n{class_run['summary']}"
+
+
+def test_solutions_ran_in_the_students_servers(class_run):
+    """Did papermill run each notebook in its student's server (solutions cleanly, others stopping at a failed test)?"""
+    for student, kind in PLAN.items():
+        code = class_run["outcomes"][student]["papermill"]
+        if kind == "solution":
+            assert code == 0, f"{student} (solution): papermill exited {code}"
+        elif kind == "blank":
+            assert code != 0, f"{student} (blank lab): papermill ran it without an error"
+
+
+def test_feedback_reaches_every_student(class_run, class_server):
+    """Is each student's feedback (without hidden tests) in their home folder after fetch_feedback?"""
+    server, _ = class_server
+    source = "\n".join(t for t in notebooks.iter_code(notebooks.read(source_notebook(ROOT, LAB))))
+    hidden = [line.strip() for block in HIDDEN_BLOCK.findall(source) for line in block.splitlines()[1:-1]]
+    hidden = [line for line in hidden if len(line) > 15]
+    assert hidden, "Lab 01 should have hidden tests"
+    for student in PLAN:
+        pages = list((server.state / "home" / student / LAB / "feedback").rglob("*.html"))
+        assert pages, f"{student} has no feedback: {class_run['feedback'][student]}"
+        text = html.unescape(re.sub(r"<[^>]+>", "", pages[0].read_text()))
+        assert HIDDEN_NOTE in text
+        shown = [line for line in hidden if line in text]
+        assert not shown, f"{student}'s feedback shows hidden tests: {shown}"
+
+
+def test_runs_of_every_student_land_on_the_shared_mlflow_server(class_run, class_server):
+    """Does the MLflow server hold one run per student, tagged with that student's account name?"""
+    server, _ = class_server
+    experiment = httpx.get(f"{server.mlflow_url}/api/2.0/mlflow/experiments/get-by-name",
+                           params={"experiment_name": EXPERIMENT}).json()["experiment"]
+    runs = httpx.post(f"{server.mlflow_url}/api/2.0/mlflow/runs/search",
+                      json={"experiment_ids": [experiment["experiment_id"]], "max_results": 100}).json()["runs"]
+    users = {tag["value"] for run in runs for tag in run["data"]["tags"] if tag["key"] == "mlflow.user"}
+    assert users == set(PLAN), f"runs tagged with {sorted(users)}"
+    ids = {run["info"]["run_id"] for run in runs}
+    assert {o["run"] for o in class_run["outcomes"].values()} <= ids
+
+
+def test_the_run_took_under_five_minutes(class_run):
+    """Does the whole class flow (servers, lab, grading, feedback) stay within the CI budget?"""
+    assert class_run["timings"]["total"] < 300, class_run["timings"]
+
+
+ISOLATION = """
+import json, os, glob, psycopg2
+state = {state!r}
+def attempt(what, action):
+    try:
+        action()
+        return "allowed"
+    except (PermissionError, psycopg2.OperationalError) as exc:
+        return "denied"
+checks = {{
+    "another student's home": lambda: os.listdir(state + "/home/mc-student02"),
+    "another student's notebook": lambda: open(state + "/home/mc-student02/{lab}/{lab}.ipynb").read(),
+    "inbound submissions": lambda: os.listdir(state + "/exchange/mlops-course/inbound"),
+    "another student's submission": lambda: open({inbound!r}).read(),
+    "the instructor's solutions": lambda: os.listdir(state + "/home/mc-instructor/course/solutions"),
+    "the gradebook's files": lambda: os.listdir(state + "/postgres"),
+    "the secrets": lambda: os.listdir(state + "/secrets"),
+    "the gradebook database": lambda: psycopg2.connect(host="127.0.0.1", port={pg_port}, user="postgres", dbname="gradebook", connect_timeout=5),
+    "MLflow's backend database": lambda: psycopg2.connect(host="127.0.0.1", port={pg_port}, user="postgres", dbname="mlflow", connect_timeout=5),
+    "MLflow's artifact folder": lambda: os.listdir(state + "/mlflow"),
+}}
+result = {{name: attempt(name, action) for name, action in checks.items()}}
+result["db url in env"] = "MLOPS_COURSE_DB_URL" in os.environ
+print(json.dumps(result))
+"""
+
+
+def test_a_student_cannot_read_what_is_not_theirs(class_run, class_server):
+    """From inside a student's server: are other homes, submissions, solutions, gradebook and MLflow's store closed?"""
+    server, client = class_server
+    inbound = next(p for p in (server.state / "exchange" / "mlops-course" / "inbound").rglob("*.ipynb")
+                   if "mc-student02+" in str(p))
+    done = client.run("mc-student01", ISOLATION.format(state=str(server.state), lab=LAB, inbound=str(inbound),
+                                                       pg_port=server.settings["pg_port"]))
+    assert done.error is None, done.error
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    allowed = [name for name, outcome in result.items() if outcome not in ("denied", False)]
+    assert not allowed, f"a student could reach: {allowed}"
+
+
+def test_a_restart_loses_nothing(class_run, class_server):
+    """After stop and start: are the grades, the MLflow runs and the students' work all still there?"""
+    server, client = class_server
+    classserver.stop(server.state)
+    assert not classserver.is_running(classserver.load(server.state))
+    again = classserver.start(ROOT, server.students, server.state, test_password=secrets.token_hex(8), log=lambda line: None)
+    client.hub_url = again.hub_url
+    experiment = httpx.get(f"{again.mlflow_url}/api/2.0/mlflow/experiments/get-by-name",
+                           params={"experiment_name": EXPERIMENT}).json()["experiment"]
+    runs = httpx.post(f"{again.mlflow_url}/api/2.0/mlflow/runs/search",
+                      json={"experiment_ids": [experiment["experiment_id"]], "max_results": 100}).json()["runs"]
+    assert {o["run"] for o in class_run["outcomes"].values()} <= {r["info"]["run_id"] for r in runs}
+    client.start_server(classserver.INSTRUCTOR)
+    done = client.run(classserver.INSTRUCTOR, textwrap.dedent(f"""
+        from nbgrader.api import Gradebook
+        from mlops_course.course import load_config
+        cd = load_config("course").CourseDirectory
+        with Gradebook(cd.db_url, cd.course_id) as gb:
+            print(len(gb.assignment_submissions("{LAB}")))
+    """))
+    assert done.stdout.strip() == str(STUDENTS), done
+
+
+def test_a_second_start_is_refused_while_the_class_runs(class_server):
+    """Does starting the same class again, while it runs, fail with the command that stops it?"""
+    server, _ = class_server
+    with pytest.raises(classserver.ClassServerError, match="already running"):
+        classserver.start(ROOT, server.students, server.state, log=lambda line: None)
