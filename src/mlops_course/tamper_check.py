@@ -103,7 +103,7 @@ def _fingerprint(namespace: dict, deep: bool) -> tuple:
     try:
         values = tuple(namespace.values())
         members = tuple(tuple(vars(v).values()) for v in values if isinstance(v, type)) if deep else ()
-        return id(namespace), tuple(map(id, values)), tuple(tuple(map(id, m)) for m in members), (values, members)
+        return id(namespace), tuple(map(id, values)), tuple(tuple(map(id, m)) for m in members), (namespace, values, members)
     except Exception:  # a namespace that fights back is scanned every time
         return (object(),)
 
