@@ -36,7 +36,6 @@ from typing import Callable, Iterable
 from . import notebooks
 from .course import GRADING_DIR, load_config, open_api, require_success
 from .errors import GradingError
-from .gradebook import create_sqlite_gradebook
 from .layout import SOURCE_DIR, resolve_labs
 from .sandbox import FIRST_SANDBOX_UID, Limits, Sandbox, warm_matplotlib_cache
 
@@ -111,7 +110,6 @@ def make_template(root: Path, lab: str, db_url: str | None, dest: Path) -> Path:
     """A private SQLite gradebook holding only the lab (cells, checksums, due date) for grading processes."""
     from nbgrader.api import Gradebook
 
-    create_sqlite_gradebook(dest)  # not nbgrader's own: it waits seconds for an `alembic` subprocess
     with tempfile.TemporaryDirectory(prefix="mlops-course-release-") as scratch:
         api = open_api(root, db_url=f"sqlite:///{dest}", **{"CourseDirectory.release_directory": scratch})
         require_success(api.generate_assignment(lab, force=True, create=True),
