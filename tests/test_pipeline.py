@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 
 import pandas as pd
@@ -167,3 +168,11 @@ def test_stage_runner_names_an_unknown_stage(tmp_path):
 def test_reference_schema_file_is_the_inferred_schema():
     """Is the schema kept in flights-schema.json what inferring it from the whole year gives?"""
     assert stages.reference_schema() == stages.infer_reference_schema()
+
+
+def test_status_of_a_folder_that_is_no_dvc_project_is_named(tmp_path):
+    """Does asking a plain folder for its status name the folder, and leave this process's environment as it was?"""
+    before = dict(os.environ)
+    with pytest.raises(PipelineError, match=f"`dvc status` failed in {tmp_path}"):
+        pipeline.status(tmp_path)
+    assert dict(os.environ) == before

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import json
+import io
 import os
 import re
 import subprocess
 import sys
+from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 
 import yaml
@@ -113,10 +114,9 @@ def init(folder: Path, git: bool = False) -> Path:
         return folder
     if git:
         subprocess.run(["git", "init", "-q"], cwd=folder, check=True)
-        dvc(folder, "init", "-q")
-    else:
-        dvc(folder, "init", "-q", "--no-scm")
-    # What `dvc config core.analytics false` writes, without paying DVC's start-up again.
+    with _dvc_api(folder, "init") as (repo_class, _), redirect_stdout(io.StringIO()):  # as `dvc init -q`
+        repo_class.init(str(folder), no_scm=not git).close()
+    # What `dvc config core.analytics false` writes.
     config = folder / ".dvc" / "config"
     config.write_text("[core]\n    analytics = false\n" + config.read_text().replace("[core]\n", ""))
     return folder
@@ -243,8 +243,42 @@ def repro(folder: Path, *targets: str, force: bool = False) -> list[str]:
 
 def status(folder: Path) -> dict:
     """``dvc status`` as a mapping from stage to what changed; empty when everything is up to date."""
-    result = dvc(folder, "status", "--json")
-    return json.loads(result.stdout or "{}")
+    with _dvc_api(folder, "status") as (repo_class, lock_repo):
+        with repo_class(str(Path(folder).resolve())) as repo, lock_repo(repo):
+            changes = repo.status()
+    # Outside the project's folder DVC names a stage "<path>/dvc.yaml:<stage>"; the command names it "<stage>".
+    return {name.rpartition(f"{DVC_YAML}:")[2]: change for name, change in changes.items()}
+
+
+@contextmanager
+def _dvc_api(folder: Path, command: str):
+    """DVC's Python API, in this process, with the environment ``dvc`` commands get; errors as PipelineError.
+
+    A ``dvc`` command costs a second of start-up, and Lab 06 asks for a status a dozen times. ``dvc
+    repro`` stays a command: its stages print what went wrong, and the error should show it.
+    """
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo, lock_repo
+
+    folder = Path(folder).resolve()
+    with _environment(dvc_env(folder)):
+        try:
+            yield Repo, lock_repo
+        except DvcException as error:
+            raise PipelineError(f"`dvc {command}` failed in {folder}: {error}") from error
+
+
+@contextmanager
+def _environment(env: dict[str, str]):
+    """Use ``env`` as this process's environment for a moment (DVC reads its settings from it)."""
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 def downstream(folder: Path, changed: list[str]) -> list[str]:
@@ -272,17 +306,29 @@ def would_run(folder: Path) -> list[str]:
 
 
 def add_remote(folder: Path, location: Path, name: str = "storage") -> None:
-    """Make the folder ``location`` the project's default remote (created if needed)."""
+    """Make the folder ``location`` the project's default remote (created if needed).
+
+    What ``dvc remote add --force --default <name> <location>`` writes into ``.dvc/config``.
+    """
     Path(location).mkdir(parents=True, exist_ok=True)
-    dvc(folder, "remote", "add", "--force", "--default", name, str(Path(location).resolve()))
+    with _dvc_api(folder, "remote add") as (repo_class, _):
+        with repo_class(str(Path(folder).resolve())) as repo, repo.config.edit() as config:
+            config["remote"][name] = {"url": str(Path(location).resolve())}
+            config["core"]["remote"] = name
 
 
 def push(folder: Path) -> None:
-    dvc(folder, "push", "-q")
+    """``dvc push``: copy every cached output that ``dvc.lock`` names to the default remote."""
+    with _dvc_api(folder, "push") as (repo_class, _):
+        with repo_class(str(Path(folder).resolve())) as repo:
+            repo.push()
 
 
 def pull(folder: Path) -> None:
-    dvc(folder, "pull", "-q")
+    """``dvc pull``: fetch the outputs ``dvc.lock`` names from the default remote and put them in place."""
+    with _dvc_api(folder, "pull") as (repo_class, _):
+        with repo_class(str(Path(folder).resolve())) as repo:
+            repo.pull()
 
 
 def cache_dir(folder: Path) -> Path:
