@@ -29,6 +29,7 @@ import tempfile
 import types
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
@@ -77,12 +78,26 @@ def fit_model(dataset: pd.DataFrame, seed: int = 0, features: list[str] | None =
     """Train on the first eight months, choose the threshold on September-October (as the pipeline does).
 
     One OpenMP thread: on a busy two-core machine more threads spin against each other and a fit that
-    takes a second takes twenty.
+    takes a second takes twenty. Training is deterministic, so a fit is remembered by the data's content
+    and the settings: the self-check and the grader build the same broken models the lab already built.
     """
     from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(1):
-        return _fit(dataset, seed, features, blank, max_iter)
+    from .datasets import fingerprint
+
+    key = (fingerprint(dataset), int(seed), tuple(features or FEATURES), tuple(blank), int(max_iter))
+    if key not in _FITTED:
+        with threadpool_limits(1):
+            _FITTED[key] = _fit(dataset, seed, features, blank, max_iter)
+        while len(_FITTED) > _FITTED_KEEP:
+            _FITTED.pop(next(iter(_FITTED)))
+    fitted = _FITTED[key]
+    return Model(fitted.pipeline, fitted.threshold, fitted.features, fitted.blank)
+
+
+# Fits remembered by fit_model, oldest first; a lab builds about a dozen.
+_FITTED: dict[tuple, Model] = {}
+_FITTED_KEEP = 32
 
 
 def _fit(dataset: pd.DataFrame, seed: int, features: list[str] | None, blank: tuple[str, ...], max_iter: int) -> Model:
@@ -109,30 +124,24 @@ class Subject:
 
 
 def honest_subject(fraction: float = 0.02, seed: int = 0) -> Subject:
-    """The honest pipeline's data, model and training function on a per-month sample of the flights."""
+    """The honest pipeline's data, model and training function on a per-month sample of the flights.
+
+    The sample is built once per (fraction, seed) and each caller gets its own copy of it.
+    """
     from .stages import reference_schema
 
-    dataset, _ = build_dataset(fraction=fraction, seed=seed)
-    return Subject(dataset, fit_model(dataset, seed), remembering_trainer(), reference_schema())
+    dataset = _sample(float(fraction), int(seed)).copy()
+    return Subject(dataset, fit_model(dataset, seed), train_model, reference_schema())
 
 
-def remembering_trainer() -> Callable[[pd.DataFrame, int], Model]:
-    """``fit_model`` that trains once per (data content, seed) and then returns the same model.
+@lru_cache(maxsize=4)
+def _sample(fraction: float, seed: int) -> pd.DataFrame:
+    return build_dataset(fraction=fraction, seed=seed)[0]
 
-    The honest training is deterministic, so this changes no result; it saves the second fit of every
-    reproducibility test on every run of the tests (a mutation report runs them a dozen times).
-    """
-    from .datasets import fingerprint
 
-    trained: dict[tuple[str, int], Model] = {}
-
-    def train_model(frame: pd.DataFrame, seed: int = 0) -> Model:
-        key = (fingerprint(frame), int(seed))
-        if key not in trained:
-            trained[key] = fit_model(frame, seed)
-        return trained[key]
-
-    return train_model
+def train_model(frame: pd.DataFrame, seed: int = 0) -> Model:
+    """The honest pipeline's training, as the ``train_model`` fixture gives it to the tests."""
+    return fit_model(frame, seed)
 
 
 # The broken cases Lab 06 shows the learner. Each takes the honest subject and breaks one thing.
@@ -258,11 +267,19 @@ def run_tests(tests: Path, subject: Subject) -> TestRun:
     with tempfile.TemporaryDirectory() as empty:
         ini = Path(empty) / "pytest.ini"
         ini.write_text("[pytest]\n")
-        args = [str(tests), "-q", "-p", "no:cacheprovider", "--import-mode=importlib", "-c", str(ini),
+        args = [str(tests), "-q", *_NO_PLUGINS, "--import-mode=importlib", "-c", str(ini),
                 "--rootdir", str(tests.parent), "-W", "ignore"]
         with threadpool_limits(1), redirect_stdout(output), redirect_stderr(output), _no_plugin_autoload():
             code = int(pytest.main(args, plugins=[recorder, plugin]))
     return TestRun(code, recorder.outcomes, output.getvalue())
+
+
+# pytest's plugins a learner's tests never need. Above all `unraisableexception`: at the end of every
+# run it calls gc.collect() several times, which in a notebook's kernel full of pandas, scikit-learn and
+# MLflow objects costs about a second, and a mutation report runs the tests a dozen times.
+_NO_PLUGINS = [arg for name in ("cacheprovider", "unraisableexception", "threadexception", "faulthandler",
+                                "pastebin", "junitxml", "doctest", "stepwise", "setuponly", "setupplan")
+               for arg in ("-p", f"no:{name}")]
 
 
 @contextmanager
