@@ -130,11 +130,13 @@ def input_example(frame: pd.DataFrame, rows: int = 3) -> pd.DataFrame:
 
 
 def log_and_register(model: TrainedModel, example_frame: pd.DataFrame, alias: str = CHAMPION,
-                     name: str = MODEL_NAME, tags: dict[str, str] | None = None) -> str:
+                     name: str = MODEL_NAME, tags: dict[str, str] | None = None, with_example: bool = True) -> str:
     """Log the pipeline inside the active MLflow run, register it under ``name`` and point ``alias`` at it.
 
     The threshold goes into the version's tags, so a service loading ``models:/name@alias`` knows when
-    to warn. Returns the new version number.
+    to warn. Returns the new version number. The signature always comes from ``example_frame``; with
+    ``with_example`` a few of its rows are saved too, as the input example MLflow's UI and ``mlflow
+    models serve`` show, which costs MLflow a reload of the model to check them (half a second).
     """
     import mlflow
     from mlflow.models import infer_signature
@@ -142,7 +144,7 @@ def log_and_register(model: TrainedModel, example_frame: pd.DataFrame, alias: st
     example = input_example(example_frame)
     signature = infer_signature(example, model.pipeline.predict_proba(example)[:, 1])
     info = mlflow.sklearn.log_model(
-        model.pipeline, name="model", signature=signature, input_example=example,
+        model.pipeline, name="model", signature=signature, input_example=example if with_example else None,
         pip_requirements=PIP_REQUIREMENTS, registered_model_name=name, skops_trusted_types=SKOPS_TRUSTED_TYPES,
     )
     mlflow.log_metrics(model.metrics)

@@ -122,8 +122,10 @@ def register(folder: Path, params: dict) -> None:
     use_experiment(EXPERIMENT, folder)
     with mlflow.start_run(run_name="pipeline"):
         mlflow.log_params({f"{group}.{k}": v for group in ("data", "train") for k, v in params[group].items()})
+        # No input example: the stage runs on every `dvc repro` that changes the model, and the gate
+        # and the tests load the model without one.
         version = log_and_register(model, pd.read_parquet(folder / SPLITS["validation"]),
-                                   alias=settings["alias"], name=settings["model_name"])
+                                   alias=settings["alias"], name=settings["model_name"], with_example=False)
     record = {"name": settings["model_name"], "version": version, "alias": settings["alias"]}
     (folder / REGISTERED).write_text(json.dumps(record, indent=2) + "\n")
 
