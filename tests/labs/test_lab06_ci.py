@@ -1,0 +1,46 @@
+"""Does Lab 06's CI script do what a CI server would, on the project the lab built?"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+LAB = "lab06-pipelines"
+
+
+def run_ci(folder) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "artifacts/ci.py"], cwd=folder, capture_output=True, text=True,
+                          timeout=600)
+
+
+@pytest.mark.slow
+def test_ci_script_passes_on_the_labs_project(executed_lab):
+    """Does `python artifacts/ci.py` lint, find nothing to reproduce, pass the ML tests and exit 0?"""
+    folder = executed_lab(LAB)
+    run = run_ci(folder)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "lint: ok" in run.stdout
+    assert "stages run: []" in run.stdout, "the lab left its pipeline up to date: nothing to reproduce"
+    assert "ML tests: all passed" in run.stdout
+    assert "already the champion" in run.stdout, "the lab promoted its candidate, so there is nothing to decide"
+    workflow = folder / ".github" / "workflows" / "pipeline.yml"
+    assert workflow.exists() and "python artifacts/ci.py" in workflow.read_text()
+
+
+@pytest.mark.slow
+def test_ci_script_stops_at_lint(executed_lab):
+    """Does a lint error fail CI before the pipeline or the tests run?"""
+    folder = executed_lab(LAB)
+    tests = folder / "artifacts" / "test_ml.py"
+    honest = tests.read_text()
+    tests.write_text(honest + "\n\ndef test_uses_a_typo(dataset):\n    assert len(datset) > 0\n")
+    try:
+        run = run_ci(folder)
+    finally:
+        tests.write_text(honest)
+    assert run.returncode != 0
+    assert "F821" in run.stdout and "datset" in run.stdout, run.stdout + run.stderr
+    assert "lint: failed" in run.stderr
+    assert "stages run" not in run.stdout
