@@ -100,3 +100,17 @@ def test_missing_tests_file_is_named(honest, tmp_path):
     """Is a tests file that does not exist an error naming it?"""
     with pytest.raises(MutationError, match="test_ml.py"):
         mutation.run_tests(tmp_path / "test_ml.py", honest)
+
+
+def test_a_remembered_fit_cannot_be_changed_by_its_caller(honest):
+    """Does breaking the model one caller got leave the model the next caller (say, a hidden test) gets intact?"""
+    first = mutation.fit_model(honest.dataset)
+    expected = first.predict_proba(honest.dataset)
+    first.pipeline.steps.clear()
+    first.threshold = 2.0
+    again = mutation.fit_model(honest.dataset)
+    assert again.threshold != 2.0
+    assert (again.predict_proba(honest.dataset) == expected).all()
+    again_subject = mutation.honest_subject(fraction=0.02)
+    again_subject.dataset.drop(columns=["hour"], inplace=True)
+    assert "hour" in mutation.honest_subject(fraction=0.02).dataset.columns

@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
+import pickle
 import sys
 import tempfile
 import types
@@ -77,27 +78,39 @@ def fit_model(dataset: pd.DataFrame, seed: int = 0, features: list[str] | None =
               blank: tuple[str, ...] = (), max_iter: int = 40) -> Model:
     """Train on the first eight months, choose the threshold on September-October (as the pipeline does).
 
-    One OpenMP thread: on a busy two-core machine more threads spin against each other and a fit that
-    takes a second takes twenty. Training is deterministic, so a fit is remembered by the data's content
-    and the settings: the self-check and the grader build the same broken models the lab already built.
+    Training is deterministic, so a fit is remembered by the data's content and the settings: the
+    self-check and the grader build the same broken models the lab already built. Each caller gets its
+    own copy of the model.
     """
+    return pickle.loads(_fitted(_ByContent(dataset), int(seed), tuple(features or FEATURES), tuple(blank),
+                                int(max_iter)))
+
+
+class _ByContent:
+    """A table that hashes and compares by its content, so that lru_cache can key on it."""
+
+    def __init__(self, frame: pd.DataFrame):
+        from .datasets import fingerprint
+
+        self.frame, self.key = frame, fingerprint(frame)
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, _ByContent) and other.key == self.key
+
+
+# Remembered as pickled bytes, which nothing can change in place: graded notebooks run in the same
+# process, and a remembered model they could alter would change what the hidden tests measure.
+@lru_cache(maxsize=32)
+def _fitted(data: _ByContent, seed: int, features: tuple[str, ...], blank: tuple[str, ...], max_iter: int) -> bytes:
+    """One OpenMP thread: on a busy two-core machine more threads spin against each other and a fit
+    that takes a second takes twenty."""
     from threadpoolctl import threadpool_limits
 
-    from .datasets import fingerprint
-
-    key = (fingerprint(dataset), int(seed), tuple(features or FEATURES), tuple(blank), int(max_iter))
-    if key not in _FITTED:
-        with threadpool_limits(1):
-            _FITTED[key] = _fit(dataset, seed, features, blank, max_iter)
-        while len(_FITTED) > _FITTED_KEEP:
-            _FITTED.pop(next(iter(_FITTED)))
-    fitted = _FITTED[key]
-    return Model(fitted.pipeline, fitted.threshold, fitted.features, fitted.blank)
-
-
-# Fits remembered by fit_model, oldest first; a lab builds about a dozen.
-_FITTED: dict[tuple, Model] = {}
-_FITTED_KEEP = 32
+    with threadpool_limits(1):
+        return pickle.dumps(_fit(data.frame, seed, list(features), blank, max_iter))
 
 
 def _fit(dataset: pd.DataFrame, seed: int, features: list[str] | None, blank: tuple[str, ...], max_iter: int) -> Model:
@@ -126,17 +139,17 @@ class Subject:
 def honest_subject(fraction: float = 0.02, seed: int = 0) -> Subject:
     """The honest pipeline's data, model and training function on a per-month sample of the flights.
 
-    The sample is built once per (fraction, seed) and each caller gets its own copy of it.
+    The sample is built once per (fraction, seed), and each caller gets its own copy of it.
     """
     from .stages import reference_schema
 
-    dataset = _sample(float(fraction), int(seed)).copy()
+    dataset = pickle.loads(_sample(float(fraction), int(seed)))
     return Subject(dataset, fit_model(dataset, seed), train_model, reference_schema())
 
 
 @lru_cache(maxsize=4)
-def _sample(fraction: float, seed: int) -> pd.DataFrame:
-    return build_dataset(fraction=fraction, seed=seed)[0]
+def _sample(fraction: float, seed: int) -> bytes:
+    return pickle.dumps(build_dataset(fraction=fraction, seed=seed)[0])
 
 
 def train_model(frame: pd.DataFrame, seed: int = 0) -> Model:
