@@ -18,7 +18,7 @@
   account's own, `/run/mlops-course/<uid>` (see `ensure_runtime_dir`).
 
 `stop` stops every process and keeps every file, so a restart loses nothing;
-`teardown` also removes the accounts, their homes and the state folder.
+`teardown` also removes the accounts, their homes and runtime folders, and the state folder.
 """
 
 from __future__ import annotations
@@ -202,6 +202,7 @@ def ensure_runtime_dir(user: pwd.struct_passwd) -> Path:
 
 
 def remove_runtime_dir(uid: int) -> None:
+    """Remove an account's runtime folder, and /run/mlops-course once no class uses it."""
     shutil.rmtree(runtime_dir(uid), ignore_errors=True)
     try:
         RUNTIME_BASE.rmdir()  # only once the last class's accounts are gone
