@@ -8,6 +8,7 @@
 # (LocalProcessSpawner), in the course's Python environment.
 import json
 import os
+import pwd
 
 settings = json.load(open(os.environ["MLOPS_COURSE_CLASS_SETTINGS"]))
 state = settings["state"]
@@ -39,11 +40,12 @@ if settings.get("test_logins"):
 c.JupyterHub.spawner_class = "localprocess"
 c.Spawner.cmd = [settings["singleuser"]]
 c.Spawner.default_url = "/lab"
-# Known limit (README, "Class server"): kernels talk to their server over TCP; many kernels starting
-# at the same moment on one machine can pick the same free port and die ("Address already in use"),
-# which the load benchmark hit at 30 students. `--KernelManager.transport=ipc` would avoid it, but
-# tried here, every kernel start failed, most likely because the socket paths under a home in the
-# state folder exceed the 107 characters Unix sockets allow.
+# Kernels talk to their server over Unix sockets, not TCP: over TCP, kernels starting at the same
+# moment on one machine can pick the same free port and die ("Address already in use"), as the load
+# benchmark saw at 30 students. The sockets live in the account's short runtime folder,
+# /run/mlops-course/<uid> (classserver.ensure_runtime_dir), as a home under the state folder is too deep
+# for the 107 characters a socket's path may have.
+c.Spawner.args = ["--KernelManager.transport=ipc"]
 c.Spawner.notebook_dir = "~"
 c.Spawner.start_timeout = 180
 c.Spawner.http_timeout = 180
@@ -51,13 +53,15 @@ c.Spawner.mem_limit = settings.get("mem_limit")  # advisory: LocalProcessSpawner
 c.Spawner.environment = dict(settings["environment"])
 
 
-def instructor_only_environment(spawner):
-    """The gradebook's URL (with its password) goes to the instructor's server alone."""
+def per_user_environment(spawner):
+    """The account's own runtime folder; the gradebook's URL (with its password) to the instructor's server alone."""
+    uid = pwd.getpwnam(spawner.user.name).pw_uid
+    spawner.environment = {**spawner.environment, "JUPYTER_RUNTIME_DIR": f"{settings['runtime_base']}/{uid}"}
     if spawner.user.name == settings["instructor"]:
         spawner.environment = {**spawner.environment, "MLOPS_COURSE_DB_URL": os.environ["MLOPS_COURSE_DB_URL"]}
 
 
-c.Spawner.pre_spawn_hook = instructor_only_environment
+c.Spawner.pre_spawn_hook = per_user_environment
 
 # The set-up, the tests and the benchmark drive the Hub through its REST API with this service's token.
 c.JupyterHub.services = [{"name": "class-admin", "api_token": os.environ["MLOPS_COURSE_HUB_TOKEN"]}]

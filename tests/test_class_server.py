@@ -110,10 +110,11 @@ def _expected(kind: str) -> float:
 
 STUDENT_WORK = """
 import json, mlflow, papermill
+from mlops_course.kernel import ipc_kernel_config
 from mlops_course.tracking import use_experiment
 try:
     papermill.execute_notebook("{lab}/{lab}.ipynb", "{lab}/{lab}.ipynb", parameters={{"QUICK": True}},
-                               cwd="{lab}", progress_bar=False, log_output=False)
+                               cwd="{lab}", progress_bar=False, log_output=False, config=ipc_kernel_config())
     failed = 0
 except papermill.PapermillExecutionError:
     failed = 1
@@ -282,6 +283,34 @@ def test_a_student_cannot_read_what_is_not_theirs(class_run, class_server):
     result = json.loads(done.stdout.strip().splitlines()[-1])
     allowed = [name for name, outcome in result.items() if outcome not in ("denied", False)]
     assert not allowed, f"a student could reach: {allowed}"
+
+
+KERNEL_SOCKETS = """
+import json, os
+from ipykernel import get_connection_file
+info = json.load(open(get_connection_file()))
+folder = os.stat(os.environ["JUPYTER_RUNTIME_DIR"])
+print(json.dumps({"transport": info["transport"], "ip": info["ip"], "runtime": os.environ["JUPYTER_RUNTIME_DIR"],
+                  "mode": folder.st_mode & 0o777, "owner": folder.st_uid, "me": os.getuid()}))
+"""
+
+
+def test_kernels_talk_over_unix_sockets_in_a_short_private_folder(class_server):
+    """Do two kernels started at once in a student's server both run, over Unix sockets in their own 0700 folder?"""
+    _, client = class_server
+    client.start_server("mc-student03")  # already running after the class flow; started here when run alone
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        done = list(pool.map(lambda _: client.run("mc-student03", KERNEL_SOCKETS, timeout=120), range(2)))
+    assert all(d.error is None for d in done), [d.error for d in done]
+    reports = [json.loads(d.stdout.strip().splitlines()[-1]) for d in done]
+    uid = classserver.pwd.getpwnam("mc-student03").pw_uid
+    for report in reports:
+        assert report["transport"] == "ipc", f"kernels use {report['transport']}: simultaneous starts can collide"
+        assert report["runtime"] == str(classserver.runtime_dir(uid)), report
+        assert report["ip"].startswith(report["runtime"] + "/kernel-"), report
+        assert len(report["ip"] + "-99999") <= classserver.SOCKET_PATH_MAX, report
+        assert (report["mode"], report["owner"]) == (0o700, report["me"]), report
+    assert reports[0]["ip"] != reports[1]["ip"]
 
 
 def test_a_restart_loses_nothing(class_run, class_server):

@@ -79,3 +79,16 @@ def test_a_second_start_while_one_runs_is_refused(tmp_path):
 def test_status_of_a_folder_without_a_class_says_how_to_start_one(tmp_path):
     """Does `status` on an empty state folder say there is none and how to start one?"""
     assert "mlops-course class-server start --students N" in classserver.status(tmp_path)[0]
+
+
+def test_a_runtime_folder_too_deep_for_kernels_unix_sockets_is_refused(monkeypatch, tmp_path):
+    """Is a runtime folder whose kernel socket paths would pass 107 characters refused, and the default short enough?"""
+    import os
+    import pwd
+
+    longest_uid = 2**32 - 1
+    assert len(str(classserver.runtime_dir(longest_uid)) + classserver.IPC_SOCKET_NAME) <= classserver.SOCKET_PATH_MAX
+    monkeypatch.setattr(classserver, "RUNTIME_BASE", tmp_path / ("x" * 60))
+    with pytest.raises(ClassServerError, match="too long for kernels' Unix sockets"):
+        classserver.ensure_runtime_dir(pwd.getpwuid(os.getuid()))
+    assert not (tmp_path / ("x" * 60)).exists()

@@ -13,10 +13,12 @@
 - nbgrader's exchange in `<state>/exchange` (world-writable, sticky) and the
   instructor's course folder `~mc-instructor/course` (solutions, released labs);
 - JupyterHub with configurable-http-proxy, spawning each user's server as
-  that user in the course's environment (classroom/jupyterhub_config.py).
+  that user in the course's environment (classroom/jupyterhub_config.py);
+  kernels talk to their server over Unix sockets in a short folder of the
+  account's own, `/run/mlops-course/<uid>` (see `ensure_runtime_dir`).
 
 `stop` stops every process and keeps every file, so a restart loses nothing;
-`teardown` also removes the accounts, their homes and the state folder.
+`teardown` also removes the accounts, their homes and runtime folders, and the state folder.
 """
 
 from __future__ import annotations
@@ -48,6 +50,10 @@ PROXY_MAKE_TARGET = "make classroom"
 # A student's name: what Debian's useradd accepts by default, once prefixed (32 characters at most).
 STUDENT_NAME = re.compile(rf"^[a-z][a-z0-9_-]{{0,{31 - len(PREFIX)}}}$")
 START_TIMEOUT = 120.0
+# Each account's Jupyter runtime folder (connection files and the kernels' Unix sockets), see ensure_runtime_dir.
+RUNTIME_BASE = Path("/run/mlops-course")
+SOCKET_PATH_MAX = 107  # what Linux allows in a Unix socket's path (sun_path, 108 bytes with the final NUL)
+IPC_SOCKET_NAME = "/kernel-00000000-0000-0000-0000-000000000000-ipc-99999"  # the longest name jupyter_client gives
 
 
 @dataclass(frozen=True)
@@ -158,8 +164,50 @@ def remove_account(account: str) -> None:
         pwd.getpwnam(account)
     except KeyError:
         return
-    _kill_user_processes(pwd.getpwnam(account).pw_uid)
+    uid = pwd.getpwnam(account).pw_uid
+    _kill_user_processes(uid)
     subprocess.run(["userdel", "--remove", account], capture_output=True, text=True)
+    remove_runtime_dir(uid)
+
+
+def runtime_dir(uid: int) -> Path:
+    """The account's Jupyter runtime folder: short, so kernels' Unix socket paths fit in 107 characters."""
+    return RUNTIME_BASE / str(uid)
+
+
+def ensure_runtime_dir(user: pwd.struct_passwd) -> Path:
+    """An empty runtime folder owned by the account (mode 0700), for kernels over Unix sockets.
+
+    Kernels started at the same moment over TCP can pick the same free port and die
+    (jupyter_client binds port 0, closes it, and the kernel binds it a moment later);
+    over Unix sockets (`KernelManager.transport = ipc`) each kernel has its own files
+    in this folder and nothing is shared. Home folders under the state folder are too
+    deep for a socket's path, hence a short folder under /run, which only root can
+    create entries in, so no account can plant a folder or link for another.
+    """
+    folder = runtime_dir(user.pw_uid)
+    if len(str(folder) + IPC_SOCKET_NAME) > SOCKET_PATH_MAX:
+        raise ClassServerError(f"the runtime folder {folder} is too long for kernels' Unix sockets "
+                               f"({SOCKET_PATH_MAX} characters at most with the socket's name)")
+    RUNTIME_BASE.mkdir(mode=0o711, parents=True, exist_ok=True)
+    if RUNTIME_BASE.is_symlink() or RUNTIME_BASE.stat().st_uid != 0:
+        raise ClassServerError(f"{RUNTIME_BASE} must be a folder owned by root; remove it and start again")
+    RUNTIME_BASE.chmod(0o711)
+    if folder.is_symlink() or folder.is_file():
+        folder.unlink()
+    shutil.rmtree(folder, ignore_errors=True)  # what a stopped class left: stale sockets and connection files
+    folder.mkdir(mode=0o700)
+    os.chown(folder, user.pw_uid, user.pw_gid)
+    return folder
+
+
+def remove_runtime_dir(uid: int) -> None:
+    """Remove an account's runtime folder, and /run/mlops-course once no class uses it."""
+    shutil.rmtree(runtime_dir(uid), ignore_errors=True)
+    try:
+        RUNTIME_BASE.rmdir()  # only once the last class's accounts are gone
+    except OSError:
+        pass
 
 
 def _kill_user_processes(uid: int) -> None:
@@ -184,6 +232,7 @@ def _write_owned(path: Path, text: str, owner: pwd.struct_passwd, mode: int = 0o
 def prepare_student(state: Path, account: str, exchange: Path) -> None:
     """The student's nbgrader config: the course and the exchange (the assignment list reads it)."""
     user = ensure_account(state, account)
+    ensure_runtime_dir(user)
     _write_owned(Path(user.pw_dir) / ".jupyter" / "nbgrader_config.py",
                  f'c = get_config()\nc.CourseDirectory.course_id = "{COURSE_ID}"\nc.Exchange.root = "{exchange}"\n'
                  f'# Hand-ins readable by the instructor only (mlops_course/exchange.py).\n'
@@ -194,6 +243,7 @@ def prepare_student(state: Path, account: str, exchange: Path) -> None:
 def prepare_instructor(state: Path, root: Path, exchange: Path) -> Path:
     """The instructor's account and course folder (a copy of the course: solutions, released labs, config)."""
     user = ensure_account(state, INSTRUCTOR)
+    ensure_runtime_dir(user)
     course = Path(user.pw_dir) / "course"
     if not (course / "nbgrader_config.py").exists():
         ignore = shutil.ignore_patterns("artifacts", ".ipynb_checkpoints", "__pycache__", "mlflow.db")
@@ -332,7 +382,7 @@ def start(root: Path, students: list[str], state: Path | None = None, *, pg_port
 
     settings = {"state": str(state), "root": str(root), "students": students, "instructor": INSTRUCTOR,
                 "test_logins": bool(test_password), "singleuser": str(singleuser), "proxy_command": command,
-                "started": time.time()}
+                "runtime_base": str(RUNTIME_BASE), "started": time.time()}
     cluster = postgres.start_cluster(state / "postgres", pg_port, password=_secret(state, "postgres_password"))
     settings["pg_port"] = cluster.port
     server = ClassServer(state, settings)
