@@ -108,14 +108,16 @@ def dvc(folder: Path, *args: str, check: bool = True) -> subprocess.CompletedPro
 
 def init(folder: Path, git: bool = False) -> Path:
     """Make ``folder`` a DVC project (inside a new git repository with ``git``), offline and self-contained."""
+    from dvc.repo import Repo
+
     folder = Path(folder).resolve()
     folder.mkdir(parents=True, exist_ok=True)
     if (folder / ".dvc").exists():
         return folder
     if git:
         subprocess.run(["git", "init", "-q"], cwd=folder, check=True)
-    with _dvc_api(folder, "init") as (repo_class, _), redirect_stdout(io.StringIO()):  # as `dvc init -q`
-        repo_class.init(str(folder), no_scm=not git).close()
+    with _dvc_errors(folder, "init"), redirect_stdout(io.StringIO()):  # quiet, as `dvc init -q`
+        Repo.init(str(folder), no_scm=not git).close()
     # What `dvc config core.analytics false` writes.
     config = folder / ".dvc" / "config"
     config.write_text("[core]\n    analytics = false\n" + config.read_text().replace("[core]\n", ""))
@@ -243,27 +245,36 @@ def repro(folder: Path, *targets: str, force: bool = False) -> list[str]:
 
 def status(folder: Path) -> dict:
     """``dvc status`` as a mapping from stage to what changed; empty when everything is up to date."""
-    with _dvc_api(folder, "status") as (repo_class, lock_repo):
-        with repo_class(str(Path(folder).resolve())) as repo, lock_repo(repo):
-            changes = repo.status()
+    from dvc.repo import lock_repo
+
+    with _dvc_repo(folder, "status") as repo, lock_repo(repo):
+        changes = repo.status()
     # Outside the project's folder DVC names a stage "<path>/dvc.yaml:<stage>"; the command names it "<stage>".
     return {name.rpartition(f"{DVC_YAML}:")[2]: change for name, change in changes.items()}
 
 
 @contextmanager
-def _dvc_api(folder: Path, command: str):
-    """DVC's Python API, in this process, with the environment ``dvc`` commands get; errors as PipelineError.
+def _dvc_repo(folder: Path, command: str):
+    """The project in ``folder``, opened with DVC's Python API in this process (see ``_dvc_errors``)."""
+    from dvc.repo import Repo
+
+    with _dvc_errors(folder, command), Repo(str(Path(folder).resolve())) as repo:
+        yield repo
+
+
+@contextmanager
+def _dvc_errors(folder: Path, command: str):
+    """Run DVC's Python API with the environment ``dvc`` commands get; its errors as PipelineError.
 
     A ``dvc`` command costs a second of start-up, and Lab 06 asks for a status a dozen times. ``dvc
     repro`` stays a command: its stages print what went wrong, and the error should show it.
     """
     from dvc.exceptions import DvcException
-    from dvc.repo import Repo, lock_repo
 
     folder = Path(folder).resolve()
     with _environment(dvc_env(folder)):
         try:
-            yield Repo, lock_repo
+            yield
         except DvcException as error:
             raise PipelineError(f"`dvc {command}` failed in {folder}: {error}") from error
 
@@ -311,24 +322,21 @@ def add_remote(folder: Path, location: Path, name: str = "storage") -> None:
     What ``dvc remote add --force --default <name> <location>`` writes into ``.dvc/config``.
     """
     Path(location).mkdir(parents=True, exist_ok=True)
-    with _dvc_api(folder, "remote add") as (repo_class, _):
-        with repo_class(str(Path(folder).resolve())) as repo, repo.config.edit() as config:
-            config["remote"][name] = {"url": str(Path(location).resolve())}
-            config["core"]["remote"] = name
+    with _dvc_repo(folder, "remote add") as repo, repo.config.edit() as config:
+        config["remote"][name] = {"url": str(Path(location).resolve())}
+        config["core"]["remote"] = name
 
 
 def push(folder: Path) -> None:
     """``dvc push``: copy every cached output that ``dvc.lock`` names to the default remote."""
-    with _dvc_api(folder, "push") as (repo_class, _):
-        with repo_class(str(Path(folder).resolve())) as repo:
-            repo.push()
+    with _dvc_repo(folder, "push") as repo:
+        repo.push()
 
 
 def pull(folder: Path) -> None:
     """``dvc pull``: fetch the outputs ``dvc.lock`` names from the default remote and put them in place."""
-    with _dvc_api(folder, "pull") as (repo_class, _):
-        with repo_class(str(Path(folder).resolve())) as repo:
-            repo.pull()
+    with _dvc_repo(folder, "pull") as repo:
+        repo.pull()
 
 
 def cache_dir(folder: Path) -> Path:

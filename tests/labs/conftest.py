@@ -17,7 +17,7 @@ EXECUTION_TIMEOUT = 300
 def executed_lab(tmp_path_factory, artifacts):
     """The working folder of a lab whose solution ran under papermill with the CI parameters (once per lab).
 
-    The executed notebook is also kept in the test artifacts, for a person to read.
+    The executed notebook goes to the test artifacts (`executed/<lab>.ipynb`), for tests and for a person to read.
     """
     import papermill as pm
 
@@ -32,7 +32,6 @@ def executed_lab(tmp_path_factory, artifacts):
             pm.execute_notebook(str(work / f"{lab}.ipynb"), str(out), parameters=notebooks.CI_PARAMETERS,
                                 kernel_name=KERNEL, cwd=str(work), execution_timeout=EXECUTION_TIMEOUT,
                                 progress_bar=False)
-            shutil.copy(out, work / f"{lab}.ipynb")
             done[lab] = work
         return done[lab]
 

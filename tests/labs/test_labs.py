@@ -108,9 +108,12 @@ def test_labs_exist():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("lab", LABS)
-def test_solution_executes_in_ci_mode(lab, executed_lab):
+def test_solution_executes_in_ci_mode(lab, executed_lab, artifacts):
     """Does the solution notebook run from top to bottom under papermill with the CI parameters?"""
-    assert (executed_lab(lab) / f"{lab}.ipynb").exists()
+    executed_lab(lab)
+    executed = notebooks.read(artifacts / "executed" / f"{lab}.ipynb")
+    not_run = [i for i, cell in enumerate(executed.cells) if cell.cell_type == "code" and cell.execution_count is None]
+    assert not not_run, f"{lab}: code cells {not_run} did not run"
 
 
 @pytest.mark.parametrize("lab", LABS)
