@@ -19,7 +19,6 @@ import re
 import secrets
 import shutil
 import tempfile
-import textwrap
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -28,7 +27,10 @@ import httpx
 import pytest
 import yaml
 
+from nbgrader.api import Gradebook
+
 from mlops_course import classserver, notebooks, postgres
+from mlops_course.course import COURSE_ID
 from mlops_course.feedback import HIDDEN_BLOCK, HIDDEN_NOTE
 from mlops_course.hub_client import HubClient
 from mlops_course.layout import release_notebook, source_notebook
@@ -312,26 +314,25 @@ def test_kernels_talk_over_unix_sockets_in_a_short_private_folder(class_server):
 
 
 def test_a_restart_loses_nothing(class_run, class_server):
-    """After stop and start: are the grades, the MLflow runs and the students' work all still there?"""
+    """After stop and start: are the accounts, the grades, the MLflow runs and the students' work all still there?"""
     server, client = class_server
-    classserver.stop(server.state)
+    assert set(classserver.stop(server.state)) >= {"JupyterHub", "MLflow", "PostgreSQL"}
     assert not classserver.is_running(classserver.load(server.state))
     again = classserver.start(ROOT, server.students, server.state, test_password=secrets.token_hex(8), log=lambda line: None)
     client.hub_url = again.hub_url
+    users = {u["name"] for u in client.api("GET", "/users").json()}
+    assert users >= {classserver.INSTRUCTOR, *PLAN}, users
     experiment = httpx.get(f"{again.mlflow_url}/api/2.0/mlflow/experiments/get-by-name",
                            params={"experiment_name": EXPERIMENT}).json()["experiment"]
     runs = httpx.post(f"{again.mlflow_url}/api/2.0/mlflow/runs/search",
                       json={"experiment_ids": [experiment["experiment_id"]], "max_results": 100}).json()["runs"]
     assert {o["run"] for o in class_run["outcomes"].values()} <= {r["info"]["run_id"] for r in runs}
-    client.start_server(classserver.INSTRUCTOR)
-    done = client.run(classserver.INSTRUCTOR, textwrap.dedent(f"""
-        from nbgrader.api import Gradebook
-        from mlops_course.course import load_config
-        cd = load_config("course").CourseDirectory
-        with Gradebook(cd.db_url, cd.course_id) as gb:
-            print(len(gb.assignment_submissions("{LAB}")))
-    """))
-    assert done.stdout.strip() == str(STUDENTS), done
+    # The gradebook is read where the instructor's tools read it: the restarted PostgreSQL.
+    with Gradebook(again.gradebook_url, COURSE_ID) as gb:
+        assert {sub.student.id: sub.score for sub in gb.assignment_submissions(LAB)} == class_run["scores"]
+    for student in PLAN:
+        work = classserver.pwd.getpwnam(student).pw_dir + f"/{LAB}/{LAB}.ipynb"
+        assert notebooks.read(Path(work)).cells, f"{student}'s notebook is gone after the restart"
 
 
 def test_a_second_start_is_refused_while_the_class_runs(class_server):

@@ -33,6 +33,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,6 +71,13 @@ class ClassServer:
     @property
     def mlflow_url(self) -> str:
         return f"http://127.0.0.1:{self.settings['mlflow_port']}"
+
+    @property
+    def gradebook_url(self) -> str:
+        """The shared gradebook's database URL, with its password: for root and the instructor only."""
+        cluster = postgres.Cluster(self.state / "postgres", self.settings["pg_port"], postgres.find_bin_dir(),
+                                   password=_secret(self.state, "postgres_password"))
+        return cluster.url("gradebook")
 
     @property
     def token(self) -> str:
@@ -521,10 +529,12 @@ def stop(state: Path) -> list[str]:
     server = load(Path(state))
     if server is None:
         return []
-    stopped = []
-    if _alive(server.settings.get("hub_pid")):
-        _stop_group(server.settings["hub_pid"])
-        stopped.append("JupyterHub")
+    # The Hub (which stops every student's server first) and MLflow end side by side: neither needs the other.
+    services = {"JupyterHub": server.settings.get("hub_pid"), "MLflow": server.settings.get("mlflow_pid")}
+    running = {name: pid for name, pid in services.items() if _alive(pid)}
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        list(pool.map(_stop_group, running.values()))
+    stopped = list(running)
     for pid_file in ("proxy.pid",):
         path = server.state / "hub" / pid_file
         if path.exists():
@@ -538,9 +548,6 @@ def stop(state: Path) -> list[str]:
             _kill_user_processes(pwd.getpwnam(account).pw_uid)
         except KeyError:
             pass
-    if _alive(server.settings.get("mlflow_pid")):
-        _stop_group(server.settings["mlflow_pid"])
-        stopped.append("MLflow")
     data = server.state / "postgres"
     if (data / "postmaster.pid").exists():
         postgres.stop_cluster(postgres.Cluster(data, server.settings.get("pg_port", 0), postgres.find_bin_dir()))
