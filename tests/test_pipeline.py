@@ -84,6 +84,23 @@ def test_push_delete_cache_pull_restores_identical_hashes(project, tmp_path):
     assert pipeline.repro(folder) == []
 
 
+def test_an_earlier_model_is_rebuilt_exactly_from_its_commit(tmp_path):
+    """From a fresh clone at an earlier commit, with no DVC cache, is that commit's model rebuilt byte for byte?"""
+    folder = pipeline.write_project(tmp_path / "project", {"data": {"fraction": 0.02}}, git=True)
+    pipeline.repro(folder, "train")
+    first_commit, first_model = pipeline.commit(folder, "first model"), pipeline.locked_hashes(folder)[stages.MODEL]
+    pipeline.set_params(folder, {"train": {"learning_rate": 0.2}})
+    pipeline.repro(folder, "train")
+    pipeline.commit(folder, "learning rate 0.2")
+    assert pipeline.locked_hashes(folder)[stages.MODEL] != first_model
+    rebuilt = pipeline.rebuild(folder, first_commit, tmp_path / "rebuild", "train")
+    assert rebuilt[stages.MODEL] == (first_model, first_model)
+    assert not pipeline.cache_dir(folder).samefile(pipeline.cache_dir(tmp_path / "rebuild"))
+    assert yaml.safe_load((tmp_path / "rebuild" / "params.yaml").read_text())["train"]["learning_rate"] == 0.1
+    with pytest.raises(PipelineError, match="git checkout"):
+        pipeline.rebuild(folder, "0" * 40, tmp_path / "rebuild", "train")
+
+
 def test_downstream_follows_files_not_the_order_of_stages(tmp_path):
     """Is a stage downstream exactly when it reads, directly or through others, a file a changed stage writes?"""
     _write(tmp_path, pipeline.default_stages(), pipeline.DEFAULT_PARAMS)

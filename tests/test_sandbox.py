@@ -73,3 +73,23 @@ def test_kernels_get_a_built_font_list(tmp_path):
     _, kw = asyncio.run(manager._async_pre_start_kernel(cwd=str(tmp_path)))
     own = Path(kw["env"]["MPLCONFIGDIR"])
     assert own == runtime / "matplotlib" and list(own.glob("fontlist-*.json"))
+
+
+def test_the_kernels_user_reads_the_bound_etc_files_and_nothing_else(tmp_path):
+    """As the sandbox's own user: are the certificates and time zone bound from /etc readable, and /etc/shadow absent?"""
+    from mlops_course.sandbox import FIRST_SANDBOX_UID, kernel_environment
+
+    sandbox = Sandbox.detect()
+    if not sandbox.separate_user:
+        pytest.skip("running the kernel as a user of its own needs root, bubblewrap and setpriv")
+    for folder in ("work", "runtime"):
+        (tmp_path / folder).mkdir()
+    code = ("import os, ssl; print(ssl.get_default_verify_paths().cafile is not None, os.path.exists('/etc/localtime'), "
+            "os.path.exists('/etc/shadow'), os.path.exists('/etc/gitconfig'))")
+    cmd = sandbox.command([sys.executable, "-c", code], workdir=tmp_path / "work", runtime_dir=tmp_path / "runtime",
+                          uid=FIRST_SANDBOX_UID, limits=Limits())
+    done = subprocess.run(cmd, capture_output=True, text=True, env=kernel_environment(), timeout=60)
+    assert done.returncode == 0, done.stderr
+    certificates, localtime, shadow, gitconfig = done.stdout.split()
+    assert (certificates, localtime) == ("True", "True"), "the kernel cannot read what the sandbox binds from /etc"
+    assert (shadow, gitconfig) == ("False", "False")

@@ -165,6 +165,7 @@ class Sandbox:
                 if str(parent) not in made and not str(parent).startswith(("/usr", "/proc", "/dev")):
                     made.add(str(parent))
                     args += ["--perms", "0755", "--dir", str(parent)]
+        args += ["--perms", "0755", "--dir", "/etc"]  # else the files below sit in a folder only root can enter
         for path in ETC_FILES:
             args += ["--ro-bind-try", path, path]
         for path in read_only:

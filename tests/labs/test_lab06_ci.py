@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 
 LAB = "lab06-pipelines"
 
@@ -17,11 +18,11 @@ def run_ci(folder) -> subprocess.CompletedProcess:
 
 @pytest.mark.slow
 def test_ci_script_passes_on_the_labs_project(executed_lab):
-    """Does `python artifacts/ci.py` lint, find nothing to reproduce, pass the ML tests and exit 0?"""
+    """Does `python artifacts/ci.py` lint, pass the unit tests, find nothing to reproduce, pass the ML tests and exit 0?"""
     folder = executed_lab(LAB)
     run = run_ci(folder)
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "lint: ok" in run.stdout
+    assert "lint: ok" in run.stdout and "unit tests: ok" in run.stdout
     assert "stages run: []" in run.stdout, "the lab left its pipeline up to date: nothing to reproduce"
     assert "ML tests: all passed" in run.stdout
     assert "already the champion" in run.stdout, "the lab promoted its candidate, so there is nothing to decide"
@@ -43,4 +44,22 @@ def test_ci_script_stops_at_lint(executed_lab):
     assert run.returncode != 0
     assert "F821" in run.stdout and "datset" in run.stdout, run.stdout + run.stderr
     assert "lint: failed" in run.stderr
+    assert "stages run" not in run.stdout
+
+
+@pytest.mark.slow
+def test_ci_script_stops_at_a_failing_unit_test(executed_lab):
+    """Do overlapping split windows in params.yaml fail the unit tests, before the pipeline runs?"""
+    folder = executed_lab(LAB)
+    params = folder / "artifacts" / "pipeline" / "params.yaml"
+    honest = params.read_text()
+    broken = yaml.safe_load(honest)
+    broken["split"]["validation_months"] = [8, 9]
+    params.write_text(yaml.safe_dump(broken, sort_keys=False))
+    try:
+        run = run_ci(folder)
+    finally:
+        params.write_text(honest)
+    assert run.returncode != 0
+    assert "unit tests: failed" in run.stderr and "a later month would leak" in run.stdout, run.stdout + run.stderr
     assert "stages run" not in run.stdout
