@@ -16,7 +16,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import forest
 from .checks import require_frame
+from .forest import FlatForest
 from .datasets import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES, TARGET, features_and_target
 
 MODEL_NAME = "flight-delay"
@@ -202,11 +204,12 @@ class RecordScorer:
     (by asking the fitted encoder itself, so it cannot drift from it), then fills that array directly
     for each request. ``tests/test_models.py`` proves it gives the pipeline's probabilities.
 
-    It also predicts on one OpenMP thread. The trees share one row's work among all cores by
-    default; waking those threads for one row costs more than the prediction itself, and on a
-    busy machine (a server that also runs its clients, a shared class server) it multiplies the
-    latency several times. A pool limited for the duration of the call leaves batch scoring,
-    which does profit from every core, untouched.
+    The row then goes through the model's trees as ``forest.FlatForest`` lays them out: all trees
+    walked at once in numpy, about ten times faster for one row than scikit-learn's loop over
+    its trees, with the same probability. A model FlatForest does not handle is scored by its own
+    ``predict_proba`` on one OpenMP thread: the trees would share one row's work among all cores,
+    and waking those threads costs more than the prediction itself (on a busy machine, several
+    times more). The pool is limited only for the call, so batch scoring keeps every core.
     """
 
     def __init__(self, pipeline) -> None:
@@ -218,6 +221,7 @@ class RecordScorer:
         self.width = len(names)
         self.numeric = [(column, names.index(column)) for column in NUMERIC_FEATURES]
         self.categories = {column: self._positions(encoder, column) for column in CATEGORICAL_FEATURES}
+        self._forest = FlatForest(self.model) if forest.supports(self.model) else None
 
     @staticmethod
     def _positions(encoder, column: str) -> dict[str, int]:
@@ -246,5 +250,7 @@ class RecordScorer:
 
     def probability(self, record: dict) -> float:
         row = self.vector(record)
+        if self._forest is not None:
+            return self._forest.probability(row[0])
         with self._threads.limit(limits=1, user_api="openmp"):
             return float(self.model.predict_proba(row)[0, 1])
