@@ -16,6 +16,16 @@ def run_ci(folder) -> subprocess.CompletedProcess:
                           timeout=600)
 
 
+def run_ci_with(folder, path, text: str) -> subprocess.CompletedProcess:
+    """CI on the lab's project with one file changed to ``text``; the file is put back afterwards."""
+    honest = path.read_text()
+    path.write_text(text)
+    try:
+        return run_ci(folder)
+    finally:
+        path.write_text(honest)
+
+
 @pytest.mark.slow
 def test_ci_script_passes_on_the_labs_project(executed_lab):
     """Does `python artifacts/ci.py` lint, pass the unit tests, find nothing to reproduce, pass the ML tests and exit 0?"""
@@ -35,12 +45,7 @@ def test_ci_script_stops_at_lint(executed_lab):
     """Does a lint error fail CI before the pipeline or the tests run?"""
     folder = executed_lab(LAB)
     tests = folder / "artifacts" / "test_ml.py"
-    honest = tests.read_text()
-    tests.write_text(honest + "\n\ndef test_uses_a_typo(dataset):\n    assert len(datset) > 0\n")
-    try:
-        run = run_ci(folder)
-    finally:
-        tests.write_text(honest)
+    run = run_ci_with(folder, tests, tests.read_text() + "\n\ndef test_uses_a_typo(dataset):\n    assert len(datset) > 0\n")
     assert run.returncode != 0
     assert "F821" in run.stdout and "datset" in run.stdout, run.stdout + run.stderr
     assert "lint: failed" in run.stderr
@@ -52,14 +57,9 @@ def test_ci_script_stops_at_a_failing_unit_test(executed_lab):
     """Do overlapping split windows in params.yaml fail the unit tests, before the pipeline runs?"""
     folder = executed_lab(LAB)
     params = folder / "artifacts" / "pipeline" / "params.yaml"
-    honest = params.read_text()
-    broken = yaml.safe_load(honest)
+    broken = yaml.safe_load(params.read_text())
     broken["split"]["validation_months"] = [8, 9]
-    params.write_text(yaml.safe_dump(broken, sort_keys=False))
-    try:
-        run = run_ci(folder)
-    finally:
-        params.write_text(honest)
+    run = run_ci_with(folder, params, yaml.safe_dump(broken, sort_keys=False))
     assert run.returncode != 0
     assert "unit tests: failed" in run.stderr and "a later month would leak" in run.stdout, run.stdout + run.stderr
     assert "stages run" not in run.stdout
