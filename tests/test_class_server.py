@@ -331,8 +331,8 @@ def test_a_restart_loses_nothing(class_run, class_server):
     with Gradebook(again.gradebook_url, COURSE_ID) as gb:
         assert {sub.student.id: sub.score for sub in gb.assignment_submissions(LAB)} == class_run["scores"]
     for student in PLAN:
-        work = classserver.pwd.getpwnam(student).pw_dir + f"/{LAB}/{LAB}.ipynb"
-        assert notebooks.read(Path(work)).cells, f"{student}'s notebook is gone after the restart"
+        work = Path(classserver.pwd.getpwnam(student).pw_dir) / LAB / f"{LAB}.ipynb"
+        assert notebooks.read(work).cells, f"{student}'s notebook is gone after the restart"
 
 
 def test_a_second_start_is_refused_while_the_class_runs(class_server):

@@ -7,7 +7,8 @@ at once, a level per numpy step, in about a tenth of that. The rules are scikit-
 (``sklearn/ensemble/_hist_gradient_boosting/_predictor.pyx``): a missing value goes where the
 node's ``missing_go_to_left`` says, any other goes left when it is ``<= num_threshold``; the
 raw score is the baseline plus each tree's leaf value, added in scikit-learn's order, so the
-probability is the same float. ``tests/test_models.py`` checks it against ``predict_proba``.
+probability is the same float. ``tests/test_forest.py`` and ``tests/test_models.py`` check it
+against ``predict_proba``.
 """
 
 from __future__ import annotations
@@ -30,9 +31,9 @@ class FlatForest:
         self.feature = nodes["feature_idx"].astype(np.intp)
         self.threshold = nodes["num_threshold"].astype(np.float64)
         self.missing_left = nodes["missing_go_to_left"].astype(bool)
-        self.leaf = nodes["is_leaf"].astype(bool)
-        self.left = np.where(self.leaf, np.arange(len(nodes)), nodes["left"] + shift).astype(np.intp)
-        self.right = np.where(self.leaf, np.arange(len(nodes)), nodes["right"] + shift).astype(np.intp)
+        leaf, itself = nodes["is_leaf"].astype(bool), np.arange(len(nodes))
+        self.left = np.where(leaf, itself, nodes["left"] + shift).astype(np.intp)
+        self.right = np.where(leaf, itself, nodes["right"] + shift).astype(np.intp)
         self.value = nodes["value"].astype(np.float64)
         self.baseline = float(np.ravel(model._baseline_prediction)[0])
         self.depth = int(nodes["depth"].max())

@@ -18,7 +18,6 @@ import pandas as pd
 
 from . import forest
 from .checks import require_frame
-from .forest import FlatForest
 from .datasets import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES, TARGET, features_and_target
 
 MODEL_NAME = "flight-delay"
@@ -216,12 +215,13 @@ class RecordScorer:
         from threadpoolctl import ThreadpoolController
 
         encoder, self.model = pipeline.named_steps["encode"], pipeline.named_steps["model"]
-        self._threads = ThreadpoolController()  # finding the thread pools takes milliseconds: do it once
         names = list(encoder.get_feature_names_out())
         self.width = len(names)
         self.numeric = [(column, names.index(column)) for column in NUMERIC_FEATURES]
         self.categories = {column: self._positions(encoder, column) for column in CATEGORICAL_FEATURES}
-        self._forest = FlatForest(self.model) if forest.supports(self.model) else None
+        self._forest = forest.FlatForest(self.model) if forest.supports(self.model) else None
+        # Only the fallback needs the thread pools; finding them takes milliseconds, so once.
+        self._threads = None if self._forest else ThreadpoolController()
 
     @staticmethod
     def _positions(encoder, column: str) -> dict[str, int]:

@@ -160,12 +160,11 @@ class Sandbox:
         # bubblewrap creates missing parent folders readable by root only; the kernel's
         # user must be able to walk down to what is bound.
         made: set[str] = {"/", "/tmp"}
-        for target in [*read_only, *read_write]:
+        for target in [*read_only, *read_write, *ETC_FILES]:
             for parent in reversed(Path(target).parents):
                 if str(parent) not in made and not str(parent).startswith(("/usr", "/proc", "/dev")):
                     made.add(str(parent))
                     args += ["--perms", "0755", "--dir", str(parent)]
-        args += ["--perms", "0755", "--dir", "/etc"]  # else the files below sit in a folder only root can enter
         for path in ETC_FILES:
             args += ["--ro-bind-try", path, path]
         for path in read_only:
