@@ -73,7 +73,7 @@ def findings() -> list[str]:
         if modname == "builtins" or not isinstance(namespace, dict) or namespace is main:
             continue
         deep = modname.split(".")[0] in _CLASS_PACKAGES
-        fingerprint = _fingerprint(namespace, deep)
+        fingerprint = _fingerprint(namespace, modname if deep else None)
         if _is_clean(modname, fingerprint):
             continue
         before = len(found)
@@ -95,14 +95,19 @@ def findings() -> list[str]:
     return found[:_MAX_FINDINGS]
 
 
-def _fingerprint(namespace: dict, deep: bool) -> tuple:
+def _fingerprint(namespace: dict, classes_of: str | None) -> tuple:
     """What a module holds, by object identity: any assignment to it (or, for the packages
-    whose classes tests use, to one of its classes) changes this. Cheap: no attribute is looked into.
-    The identities themselves are kept, not a hash of them, so no collision can hide a patch; see
-    `_is_clean` for why the objects are kept too."""
+    whose classes tests use, to one of the classes it defines) changes this. Cheap: no attribute
+    is looked into. The identities themselves are kept, not a hash of them, so no collision can
+    hide a patch; see `_is_clean` for why the objects are kept too.
+
+    A class counts in the module that defines it (`classes_of`), the module `findings` scans it
+    in, and not in every module that re-exports it: pandas' DataFrame is in a dozen namespaces,
+    and reading its members a dozen times made each check three times slower."""
     try:
         values = tuple(namespace.values())
-        members = tuple(tuple(vars(v).values()) for v in values if isinstance(v, type)) if deep else ()
+        members = tuple(tuple(vars(v).values()) for v in values
+                        if isinstance(v, type) and getattr(v, "__module__", None) == classes_of) if classes_of else ()
         return id(namespace), tuple(map(id, values)), tuple(tuple(map(id, m)) for m in members), (namespace, values, members)
     except Exception:  # a namespace that fights back is scanned every time
         return (object(),)
