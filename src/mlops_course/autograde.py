@@ -122,13 +122,26 @@ def make_template(root: Path, lab: str, db_url: str | None, dest: Path) -> Path:
     return dest
 
 
-def merge_into_gradebook(root: Path, db_url: str | None, job: Job) -> float:
-    """Copy one graded submission's scores from its private gradebook; returns seconds late."""
-    from nbgrader.api import Gradebook, MissingEntry
+def merge_into_gradebook(dst, job: Job) -> float:
+    """Copy one graded submission's scores from its private gradebook into `dst`; returns seconds late.
 
-    cd = load_config(root, db_url).CourseDirectory
-    with warnings.catch_warnings(), Gradebook(f"sqlite:///{job.scratch / 'gradebook.db'}", cd.course_id) as src, \
-            Gradebook(cd.db_url, cd.course_id) as dst:
+    `dst` is the course's nbgrader Gradebook, opened once per batch: SQLAlchemy keeps its compiled
+    queries per engine, so reusing it makes each merge several times cheaper. It is closed (its
+    connection returned, its session emptied) after every merge, so no grading process is forked
+    while a database connection is open and every merge reads fresh rows.
+    """
+    from nbgrader.api import Gradebook
+
+    try:
+        return _copy_scores(Gradebook(f"sqlite:///{job.scratch / 'gradebook.db'}", dst.course_id), dst, job)
+    finally:
+        dst.close()
+
+
+def _copy_scores(src, dst, job: Job) -> float:
+    from nbgrader.api import MissingEntry
+
+    with warnings.catch_warnings(), src:
         warnings.simplefilter("ignore")  # nbgrader's queries trip SQLAlchemy 2's autoflush warnings
         dst.update_or_create_student(job.student)
         try:
@@ -446,16 +459,22 @@ def _run(root, queue: list[Job], jobs: int, limits: Limits, db_url, sandbox: San
     hard_limit = limits.notebook_timeout + HARD_LIMIT_MARGIN
     bar = tqdm(total=len(queue), disable=not progress or not queue, unit="submission", file=sys.stderr,
                desc=f"autograde ({jobs} job{'s' if jobs > 1 else ''})")
+    gradebook = None
+
+    def start_jobs() -> None:
+        while pending and free_slots:
+            job, slot = pending.pop(0), free_slots.pop(0)
+            uid = FIRST_SANDBOX_UID + slot if sandbox.separate_user else None
+            proc = ctx.Process(target=_child, args=(root, job, limits, uid, tuple(missing_tools)), daemon=False)
+            proc.start()
+            running[proc.sentinel] = (proc, job, slot, time.monotonic())
+
     try:
         while pending or running:
-            while pending and free_slots:
-                job, slot = pending.pop(0), free_slots.pop(0)
-                uid = FIRST_SANDBOX_UID + slot if sandbox.separate_user else None
-                proc = ctx.Process(target=_child, args=(root, job, limits, uid, tuple(missing_tools)), daemon=False)
-                proc.start()
-                running[proc.sentinel] = (proc, job, slot, time.monotonic())
+            start_jobs()
             ready = multiprocessing.connection.wait(list(running), timeout=1.0)
             now = time.monotonic()
+            finished = []
             for sentinel in list(running):
                 proc, job, slot, started = running[sentinel]
                 overdue = now - started > hard_limit
@@ -466,7 +485,13 @@ def _run(root, queue: list[Job], jobs: int, limits: Limits, db_url, sandbox: San
                 proc.join()
                 del running[sentinel]
                 free_slots.append(slot)
-                result = _finish(root, db_url, job, proc.exitcode, overdue, hard_limit)
+                finished.append((job, proc.exitcode, overdue))
+            # The freed slots get their next submission before this process records grades,
+            # so the cores never wait for the gradebook.
+            start_jobs()
+            for job, exitcode, overdue in finished:
+                gradebook = gradebook or _open_gradebook(root, db_url)
+                result = _finish(root, gradebook, job, exitcode, overdue, hard_limit)
                 results.append(result)
                 bar.set_postfix_str(f"{job.student}: {result.score:g}/{result.max_score:g}", refresh=False)
                 bar.update(1)
@@ -474,7 +499,19 @@ def _run(root, queue: list[Job], jobs: int, limits: Limits, db_url, sandbox: San
         for proc, job, _, _ in running.values():
             _kill(proc, job)
         bar.close()
+        if gradebook is not None:
+            gradebook.close()
     return sorted(results, key=lambda r: (r.lab, r.student))
+
+
+def _open_gradebook(root: Path, db_url: str | None):
+    from nbgrader.api import Gradebook
+
+    cd = load_config(root, db_url).CourseDirectory
+    try:
+        return Gradebook(cd.db_url, cd.course_id)
+    except Exception as exc:  # a gradebook we cannot open is the instructor's problem, not the student's
+        raise GradingError(f"could not open the gradebook {cd.db_url}: {exc}") from exc
 
 
 def _kill(proc, job: Job) -> None:
@@ -489,7 +526,7 @@ def _kill(proc, job: Job) -> None:
             pass
 
 
-def _finish(root: Path, db_url, job: Job, exitcode, overdue: bool, hard_limit: int) -> GradeResult:
+def _finish(root: Path, gradebook, job: Job, exitcode, overdue: bool, hard_limit: int) -> GradeResult:
     result_file = job.scratch / "result.json"
     if result_file.exists() and not overdue:
         result = GradeResult(**json.loads(result_file.read_text()))
@@ -497,7 +534,7 @@ def _finish(root: Path, db_url, job: Job, exitcode, overdue: bool, hard_limit: i
         why = f"grading did not finish within {hard_limit} s and was stopped" if overdue else f"the grading process crashed (exit code {exitcode})"
         result = GradeResult(job.lab, job.student, status="not graded", reasons=[why])
     try:
-        result.seconds_late = merge_into_gradebook(root, db_url, job)
+        result.seconds_late = merge_into_gradebook(gradebook, job)
     except Exception as exc:  # a gradebook we cannot write to is the instructor's problem, not the student's
         raise GradingError(f"could not record the grades of '{job.student}' for '{job.lab}' in the gradebook: {exc}") from exc
     _keep_outputs(root, job)
