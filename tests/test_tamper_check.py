@@ -38,6 +38,24 @@ def test_patched_method_after_a_clean_check_is_found(restore):
     assert any(f.endswith("DataFrame.equals") for f in tamper_check.findings())
 
 
+def test_patch_with_an_object_equal_to_everything_is_found(restore):
+    """Is a patch found when the replacement claims to be equal to whatever it is compared with?"""
+    assert "numpy.allclose" not in tamper_check.findings()
+
+    class EqualToAll:
+        def __eq__(self, other):
+            return True
+
+        __hash__ = object.__hash__
+
+        def __call__(self, *args, **kwargs):
+            return True
+
+    EqualToAll.__module__ = "__main__"  # as a class defined in a notebook cell is
+    numpy.allclose = EqualToAll()
+    assert "numpy.allclose" in tamper_check.findings()
+
+
 def test_restored_library_is_clean_again(restore):
     """Once the original is back, does the check stop reporting it?"""
     original = numpy.allclose

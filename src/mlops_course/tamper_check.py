@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import builtins
 import functools
+import operator
 import sys
 import tempfile
 
@@ -96,19 +97,17 @@ def findings() -> list[str]:
 
 
 def _fingerprint(namespace: dict, classes_of: str | None) -> tuple:
-    """What a module holds, by object identity: any assignment to it (or, for the packages
-    whose classes tests use, to one of the classes it defines) changes this. Cheap: no attribute
-    is looked into. The identities themselves are kept, not a hash of them, so no collision can
-    hide a patch; see `_is_clean` for why the objects are kept too.
+    """What a module holds: its namespace, the objects in it and (for the packages whose classes
+    tests use) the members of the classes it defines. Any assignment to the module or to one of
+    those classes changes this. Cheap: no attribute is looked into.
 
     A class counts in the module that defines it (`classes_of`), the module `findings` scans it
-    in, and not in every module that re-exports it: pandas' DataFrame is in a dozen namespaces,
-    and reading its members a dozen times made each check three times slower."""
+    in, and not in every module that re-exports it: pandas' DataFrame is in a dozen namespaces."""
     try:
         values = tuple(namespace.values())
         members = tuple(tuple(vars(v).values()) for v in values
                         if isinstance(v, type) and getattr(v, "__module__", None) == classes_of) if classes_of else ()
-        return id(namespace), tuple(map(id, values)), tuple(tuple(map(id, m)) for m in members), (namespace, values, members)
+        return namespace, values, members
     except Exception:  # a namespace that fights back is scanned every time
         return (object(),)
 
@@ -116,13 +115,22 @@ def _fingerprint(namespace: dict, classes_of: str | None) -> tuple:
 def _is_clean(modname: str, fingerprint: tuple) -> bool:
     """Does the module hold exactly the objects it held when it was found clean?
 
-    Only identities are compared (the last item, the objects themselves, is never compared: `==` on
-    arbitrary objects is slow and can be hostile). Keeping those objects alive in `_CLEAN` is what
-    makes the identities safe: an object that is still referenced cannot be freed, so a patch made
-    later cannot land at the address of a clean object and pass for it.
+    Objects are compared by identity only, never with `==`, which is slow on arbitrary objects and
+    can be hostile (an object whose `__eq__` always says True). Keeping the clean objects alive in
+    `_CLEAN` is what makes identity safe: an object that is still referenced cannot be freed, so a
+    patch made later cannot land at the address of a clean object and pass for it.
     """
     clean = _CLEAN.get(modname)
-    return clean is not None and len(clean) == len(fingerprint) == 4 and clean[:3] == fingerprint[:3]
+    if clean is None or len(clean) != 3 or len(fingerprint) != 3:
+        return False
+    (namespace, values, members), (now_namespace, now_values, now_members) = clean, fingerprint
+    return (namespace is now_namespace and _same(values, now_values) and len(members) == len(now_members)
+            and all(map(_same, members, now_members)))
+
+
+def _same(before: tuple, now: tuple) -> bool:
+    """Do two tuples hold the very same objects, in the same order?"""
+    return len(before) == len(now) and all(map(operator.is_, before, now))
 
 
 def _ipython_findings(prefixes: tuple[str, ...]) -> list[str]:
