@@ -75,6 +75,32 @@ def test_kernels_get_a_built_font_list(tmp_path):
     assert own == runtime / "matplotlib" and list(own.glob("fontlist-*.json"))
 
 
+@pytest.mark.parametrize(("threads", "expected"), [(1, "1"), (0, None)])
+def test_kernels_get_their_share_of_threads(tmp_path, threads, expected):
+    """Is a kernel's OpenMP and BLAS thread count set when the batch gives one, and left alone otherwise?"""
+    import asyncio
+
+    from mlops_course.sandbox import THREAD_VARIABLES, SandboxedKernelManager
+
+    runtime = tmp_path / "runtime"
+    runtime.mkdir()
+    manager = SandboxedKernelManager(kernel_name="mlops-course", runtime_dir=str(runtime), threads=threads)
+    _, kw = asyncio.run(manager._async_pre_start_kernel(cwd=str(tmp_path)))
+    assert [kw["env"].get(name) for name in THREAD_VARIABLES] == [expected] * len(THREAD_VARIABLES)
+
+
+def test_a_batch_gives_each_kernel_its_share_of_the_cores(tmp_path, monkeypatch):
+    """With two jobs on two cores, does each grading kernel get one thread (one job: both cores)?"""
+    seen = []
+    monkeypatch.setattr(autograde, "default_jobs", lambda: 2)
+    monkeypatch.setattr(autograde, "_plan", lambda *args: [])
+    monkeypatch.setattr(autograde, "_run", lambda root, queue, jobs, limits, *rest: seen.append(limits.threads) or [])
+    course = copy_course(tmp_path / "course", [LAB])
+    for jobs in (2, 1):
+        autograde.autograde(course, LAB, jobs=jobs, progress=False, warn=lambda message: None)
+    assert seen == [1, 2]
+
+
 def test_the_kernels_user_reads_the_bound_etc_files_and_nothing_else(tmp_path):
     """As the sandbox's own user: are the certificates and time zone bound from /etc readable, and /etc/shadow absent?"""
     from mlops_course.sandbox import FIRST_SANDBOX_UID, kernel_environment

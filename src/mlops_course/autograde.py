@@ -29,7 +29,7 @@ import tempfile
 import time
 import traceback
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -325,6 +325,7 @@ def grade_submission(root: Path, job: Job, limits: Limits, uid: int | None, miss
         "SandboxedKernelManager.max_file_bytes": limits.max_file_bytes,
         "SandboxedKernelManager.missing_tools": list(missing_tools),
         "SandboxedKernelManager.matplotlib_cache": job.matplotlib_cache,
+        "SandboxedKernelManager.threads": limits.threads,
     }
     try:
         if any((work / f"{name}.ipynb").exists() for name in job.expected):
@@ -417,6 +418,8 @@ def autograde(
     for message in sandbox.warnings():
         warn(message)
     jobs = max(1, jobs or default_jobs())
+    if not limits.threads:
+        limits = replace(limits, threads=max(1, default_jobs() // jobs))
     work = root / WORK_DIR
     work.mkdir(parents=True, exist_ok=True)
     batch = Path(tempfile.mkdtemp(prefix=dt.datetime.now().strftime("%Y%m%d-%H%M%S-"), dir=work))

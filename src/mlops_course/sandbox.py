@@ -60,6 +60,9 @@ class Limits:
     max_processes: int = 128
     max_file_bytes: int = 2 * 2**30
     max_output_bytes: int = 2 * 2**20
+    # Threads of the numerical libraries (OpenMP, BLAS) in each kernel; 0: their own default.
+    # A batch sets it to its share of the cores: more would only make the kernels fight for them.
+    threads: int = 0
 
 
 @dataclass(frozen=True)
@@ -185,6 +188,9 @@ def python_paths() -> list[Path]:
     return [p for p in paths if not any(p != q and p.is_relative_to(q) for q in paths)]
 
 
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
 def kernel_environment() -> dict[str, str]:
     """A clean environment for the kernel: none of the grader's variables (database URLs, tokens)."""
     venv_bin = str(Path(sys.executable).parent)
@@ -232,6 +238,7 @@ class SandboxedKernelManager(AsyncKernelManager):
     max_file_bytes = Int(Limits.max_file_bytes).tag(config=True)
     missing_tools = List(Unicode(), help="tools to treat as absent (tests of the fallbacks)").tag(config=True)
     matplotlib_cache = Unicode("", help="a folder from warm_matplotlib_cache, copied for the kernel").tag(config=True)
+    threads = Int(0, help="threads for OpenMP and BLAS in the kernel (0: the libraries' default)").tag(config=True)
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -251,6 +258,8 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     async def _async_pre_start_kernel(self, **kw):
         kw["env"] = kernel_environment()
+        if self.threads > 0:
+            kw["env"].update(dict.fromkeys(THREAD_VARIABLES, str(self.threads)))
         cmd, kw = await super()._async_pre_start_kernel(**kw)
         sandbox = Sandbox.detect(self.missing_tools)
         uid = self.run_as_uid if self.run_as_uid >= 0 and sandbox.separate_user else None
