@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import nbformat
 import pytest
+from jupyter_client.manager import AsyncKernelManager
 from nbgrader.preprocessors import IgnorePattern
 from nbgrader.utils import has_failed
 
 from mlops_course.course import load_config
+
+from mlops_course.execute_guard import GuardedExecute
+from mlops_course.kernel import KERNEL_NAME
 
 from .conftest import ROOT
 
@@ -47,3 +51,19 @@ def test_an_error_still_fails_the_cell():
 def test_other_stderr_output_still_fails_the_cell():
     """Is stderr that is not known chatter (a student's own message) still treated as nbgrader treats it?"""
     assert has_failed(scored(graded_cell("Traceback: something broke\n")))
+
+
+@pytest.mark.slow
+def test_chatter_flushed_in_pieces_costs_no_points(tmp_path):
+    """Does chatter that reaches the grader in two pieces (the line, then its newline) still cost nothing?
+
+    The kernel flushes stderr when it likes, so `print(line, file=sys.stderr)` sometimes arrives as
+    two outputs; the explicit flush here makes that happen every time.
+    """
+    code = "import sys\nsys.stderr.write(\"Successfully registered model 'x'.\")\nsys.stderr.flush()\nsys.stderr.write('\\n');"
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+    nb.metadata["kernelspec"] = {"name": KERNEL_NAME, "display_name": KERNEL_NAME, "language": "python"}
+    executor = GuardedExecute(config=load_config(ROOT), kernel_manager_class=AsyncKernelManager, check_tampering=False)
+    executor.preprocess(nb, {"metadata": {"path": str(tmp_path)}})
+    assert [o.text for o in nb.cells[0].outputs] == ["Successfully registered model 'x'.\n"], "stderr was not merged"
+    assert not has_failed(scored(nb.cells[0]))

@@ -19,6 +19,7 @@ import yaml
 
 from mlops_course import grading, notebooks
 from mlops_course.autograde import autograde
+from mlops_course.course import GRADING_DIR
 from mlops_course.layout import lab_names, release_notebook, source_notebook
 from mlops_course.quiz import is_quiz
 
@@ -63,7 +64,25 @@ def ci_submission(nb):
     return notebooks.with_parameters(nb, notebooks.CI_PARAMETERS)
 
 
-def grade_class(course: Path, lab: str) -> dict[str, dict[str, grading.CellScore]]:
+class GradedClass(dict):
+    """Cell scores per student, plus where the graded notebooks are and why any submission lost points."""
+
+    def __init__(self, course: Path, lab: str, scores: dict[str, dict[str, grading.CellScore]], reasons: dict[str, list[str]]):
+        super().__init__(scores)
+        self.course, self.lab, self.reasons = course, lab, reasons
+
+    def errors(self, student: str, grade_ids) -> dict[str, str]:
+        """The end of the error each named cell printed in the student's graded notebook: what a failure report needs."""
+        nb = notebooks.read(self.course / GRADING_DIR / "autograded" / student / self.lab / f"{self.lab}.ipynb")
+        found = {}
+        for grade_id in grade_ids:
+            outputs = notebooks.find_cell(nb, grade_id).get("outputs", [])
+            errors = [f"{o.ename}: {o.evalue}" for o in outputs if o.output_type == "error"]
+            found[grade_id] = "; ".join(errors)[-1500:] or "no error output"
+        return found
+
+
+def grade_class(course: Path, lab: str) -> GradedClass:
     """Release the lab, submit the solution, the blank lab and every wrong answer, grade them all.
 
     Grading goes through the course's sandboxed parallel autograde (two jobs), as an instructor's would.
@@ -80,7 +99,8 @@ def grade_class(course: Path, lab: str) -> dict[str, dict[str, grading.CellScore
     results = autograde(course, lab, jobs=GRADING_JOBS, progress=False)
     not_graded = {r.student: r.reasons for r in results if r.status == "not graded"}
     assert not not_graded, f"{lab}: the autograder could not grade {not_graded}"
-    return {student: grading.cell_scores(course, lab, student) for student in submissions}
+    reasons = {r.student: r.reasons for r in results if r.reasons}
+    return GradedClass(course, lab, {student: grading.cell_scores(course, lab, student) for student in submissions}, reasons)
 
 
 @pytest.fixture(scope="session")
@@ -130,7 +150,10 @@ def test_solution_gets_full_marks(lab, graded):
     scores = autograded(graded(lab)["solution"])
     assert scores, f"{lab} has no autograded test cells"
     lost = {k: f"{v.score}/{v.max_score}" for k, v in scores.items() if v.score < v.max_score}
-    assert not lost, f"the solution of {lab} lost points in: {lost}"
+    assert not lost, (
+        f"the solution of {lab} lost points in: {lost}; the grader's reasons: {graded(lab).reasons.get('solution')}; "
+        f"the cells' errors: {graded(lab).errors('solution', lost)}"
+    )
 
 
 @pytest.mark.slow
