@@ -4,9 +4,9 @@ Each stage is a function that reads its inputs from files, writes its outputs
 to files and takes its settings from ``params.yaml``, so that DVC can decide
 from the files alone whether a stage must run again. ``python -m
 mlops_course.stages <stage>`` runs one of them in the current folder; that is
-the command ``mlops_course.pipeline`` writes into ``dvc.yaml``. Lab 06 has
-learners write their own stages module with the same shape; this one lets the
-package's tests, the benchmark and the grader run the pipeline without it.
+the command ``mlops_course.pipeline`` writes into ``dvc.yaml``. Lab 06's
+learners declare the pipeline around these stages (its ``dvc.yaml``); the
+package's tests, the benchmark and the grader run the same ones.
 """
 
 from __future__ import annotations
