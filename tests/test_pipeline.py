@@ -113,6 +113,23 @@ def test_downstream_follows_files_not_the_order_of_stages(tmp_path):
     assert pipeline.downstream(tmp_path, ["train"]) == ["train", "register"]
 
 
+def test_a_stage_module_is_copied_into_the_project(tmp_path):
+    """Does write_project copy a learner's stage module into the project, where DVC can track it as a dependency?"""
+    module = tmp_path / "train.py"
+    module.write_text("print('training')\n")
+    spec = pipeline.default_stages()
+    spec["stages"]["train"]["cmd"] = "python train.py"
+    spec["stages"]["train"]["deps"].insert(0, "train.py")
+    folder = pipeline.write_project(tmp_path / "project", stages=spec, code=[module])
+    assert (folder / "train.py").read_text() == module.read_text()
+
+
+def test_missing_stage_module_is_named(tmp_path):
+    """Is a stage module that was never written refused by name, before DVC runs anything?"""
+    with pytest.raises(PipelineError, match="train.py does not exist"):
+        pipeline.write_project(tmp_path / "project", code=[tmp_path / "train.py"])
+
+
 def _write(folder, dvc_yaml: dict, params: dict) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "dvc.yaml").write_text(yaml.safe_dump(dvc_yaml, sort_keys=False))

@@ -166,13 +166,20 @@ def rebuild(folder: Path, revision: str, into: Path, target: str) -> dict[str, t
     return {path: (locked[path], rebuilt[path]) for path in locked}
 
 
-def write_project(folder: Path, params: dict | None = None, stages: dict | None = None, git: bool = False) -> Path:
+def write_project(folder: Path, params: dict | None = None, stages: dict | None = None, git: bool = False,
+                  code: list[Path] | None = None) -> Path:
     """A ready-to-run DVC project in ``folder``: ``dvc.yaml``, ``params.yaml`` and the reviewed ``schema.json``.
 
     ``params`` are merged over DEFAULT_PARAMS (e.g. ``{"data": {"fraction": 0.02}}``); ``stages``
-    replaces the default ``dvc.yaml``. The project is checked before it is returned.
+    replaces the default ``dvc.yaml``; ``code`` files (a learner's stage module) are copied into the
+    project's folder, because DVC tracks only dependencies inside the project and git versions them
+    there. The project is checked before it is returned.
     """
     folder = init(folder, git=git)
+    for path in code or []:
+        if not Path(path).is_file():
+            raise PipelineError(f"the stage code {path} does not exist; write it first")
+        shutil.copyfile(path, folder / Path(path).name)
     merged = merge_params(DEFAULT_PARAMS, params or {})
     (folder / PARAMS).write_text(yaml.safe_dump(merged, sort_keys=False))
     (folder / DVC_YAML).write_text(yaml.safe_dump(stages or default_stages(), sort_keys=False))
