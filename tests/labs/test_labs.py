@@ -77,7 +77,9 @@ class GradedClass(dict):
         found = {}
         for grade_id in grade_ids:
             outputs = notebooks.find_cell(nb, grade_id).get("outputs", [])
+            # nbgrader fails a test cell on an error or on anything written to stderr.
             errors = [f"{o.ename}: {o.evalue}" for o in outputs if o.output_type == "error"]
+            errors += [f"stderr: {o.text!r}" for o in outputs if o.output_type == "stream" and o.name == "stderr"]
             found[grade_id] = "; ".join(errors)[-1500:] or "no error output"
         return found
 
