@@ -9,7 +9,6 @@ from nbgrader.preprocessors import IgnorePattern
 from nbgrader.utils import has_failed
 
 from mlops_course.course import load_config
-
 from mlops_course.execute_guard import GuardedExecute
 from mlops_course.kernel import KERNEL_NAME
 

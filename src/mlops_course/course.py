@@ -27,10 +27,8 @@ CELL_TIMEOUT_SECONDS = 120
 # progress and warnings there: MLflow ("Successfully registered model ...", its dated log lines)
 # and Python warnings (FutureWarning, ConvergenceWarning). Those outputs are dropped before
 # scoring, with nbgrader's own IgnorePattern, so only a failed assertion or an error loses points.
-# IgnorePattern looks at one stream output at a time, and the kernel sends stderr in pieces at
-# whatever moment it flushes: `print(line, file=sys.stderr)` can arrive as the line, then a lone
-# "\n" that matches nothing and costs the cell its points (1 grading in 5 of Lab 03's solution).
-# So the grader merges each cell's stderr into one output first (GuardedExecute.coalesce_streams).
+# IgnorePattern judges one output at a time, so the grader first merges each cell's stderr into
+# one output (GuardedExecute.coalesce_streams says why).
 IGNORED_STDERR = (
     r"(?m)^(\d{4}/\d\d/\d\d \d\d:\d\d:\d\d (INFO|WARNING) mlflow"
     r"|Successfully registered model '|Created version '|Registered model '.*' already exists"
