@@ -12,11 +12,12 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
+from contextlib import contextmanager
 
 import pytest
 
 from mlops_course import autograde, grading, notebooks
-from mlops_course.sandbox import FIRST_SANDBOX_UID, Limits, Sandbox
+from mlops_course.sandbox import UIDS_PER_BATCH, Limits, Sandbox
 
 from . import hostile
 from .conftest import copy_course
@@ -61,7 +62,9 @@ def batch(tmp_path_factory):
     before = {"solutions": tree_digest(course / "solutions"), "labs": tree_digest(course / "labs"),
               "honest": tree_digest(course / "autograder" / "submitted" / "honest")}
     # The cell limit stops the endless loop quickly, yet leaves an honest cell room on a busy machine.
-    results = autograde.autograde(course, LAB, jobs=2, limits=Limits(cell_timeout=30, notebook_timeout=180), progress=False)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(autograde, "reserved_uids", recording(uids := []))
+        results = autograde.autograde(course, LAB, jobs=2, limits=Limits(cell_timeout=30, notebook_timeout=180), progress=False)
     try:
         connection = listener.accept()
     except OSError:
@@ -70,7 +73,21 @@ def batch(tmp_path_factory):
     answer = notebooks.find_cell(hostile.solution(course), hostile.ANSWER)
     answer_cell = hostile.solution(course).cells.index(answer) + 1
     return {"course": course, "results": {r.student: r for r in results}, "before": before, "marker": marker,
-            "connection": connection, "cell": answer_cell}
+            "connection": connection, "cell": answer_cell, "first_uid": uids[0]}
+
+
+def recording(used: list[int]):
+    """`reserved_uids` that also notes the block it gave, so a check can tell this batch's processes from
+    those of a batch graded beside it."""
+    real = autograde.reserved_uids
+
+    @contextmanager
+    def reserve():
+        with real() as first:
+            used.append(first)
+            yield first
+
+    return reserve
 
 
 def result(batch, student):
@@ -227,6 +244,6 @@ def test_no_sandbox_process_is_left(batch):
             uid = os.stat(f"/proc/{pid}").st_uid
         except FileNotFoundError:
             continue
-        if FIRST_SANDBOX_UID <= uid < FIRST_SANDBOX_UID + 64:
+        if batch["first_uid"] <= uid < batch["first_uid"] + UIDS_PER_BATCH:
             left.append(pid)
     assert not left, f"sandbox processes still running: {left}"

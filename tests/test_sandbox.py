@@ -119,3 +119,14 @@ def test_the_kernels_user_reads_the_bound_etc_files_and_nothing_else(tmp_path):
     certificates, localtime, shadow, gitconfig = done.stdout.split()
     assert (certificates, localtime) == ("True", "True"), "the kernel cannot read what the sandbox binds from /etc"
     assert (shadow, gitconfig) == ("False", "False")
+
+
+def test_batches_graded_at_the_same_time_get_different_user_ids(tmp_path):
+    """Do two batches running at once get blocks of user ids of their own, and is a finished batch's block reused?"""
+    from mlops_course.sandbox import FIRST_SANDBOX_UID, UIDS_PER_BATCH, reserved_uids
+
+    with reserved_uids(tmp_path) as first, reserved_uids(tmp_path) as second:
+        assert first == FIRST_SANDBOX_UID
+        assert second == FIRST_SANDBOX_UID + UIDS_PER_BATCH, "the second batch must not share the first one's ids"
+    with reserved_uids(tmp_path) as again:
+        assert again == FIRST_SANDBOX_UID, "a finished batch's block should be free again"

@@ -37,7 +37,7 @@ from . import notebooks
 from .course import GRADING_DIR, load_config, open_api, require_success
 from .errors import GradingError
 from .layout import SOURCE_DIR, resolve_labs
-from .sandbox import FIRST_SANDBOX_UID, Limits, Sandbox, warm_matplotlib_cache
+from .sandbox import UIDS_PER_BATCH, Limits, Sandbox, reserved_uids, warm_matplotlib_cache
 
 WORK_DIR = f"{GRADING_DIR}/work"
 LOG_DIR = f"{GRADING_DIR}/logs"
@@ -417,7 +417,7 @@ def autograde(
     sandbox = Sandbox.detect(missing_tools)
     for message in sandbox.warnings():
         warn(message)
-    jobs = max(1, jobs or default_jobs())
+    jobs = min(max(1, jobs or default_jobs()), UIDS_PER_BATCH)  # one sandbox user id per job
     if not limits.threads:
         limits = replace(limits, threads=max(1, default_jobs() // jobs))
     work = root / WORK_DIR
@@ -425,7 +425,8 @@ def autograde(
     batch = Path(tempfile.mkdtemp(prefix=dt.datetime.now().strftime("%Y%m%d-%H%M%S-"), dir=work))
     try:
         queue = _plan(root, lab, students, db_url, batch)
-        return _run(root, queue, jobs, limits, db_url, sandbox, progress, missing_tools)
+        with reserved_uids() as first_uid:
+            return _run(root, queue, jobs, limits, db_url, sandbox, progress, missing_tools, first_uid)
     finally:
         shutil.rmtree(batch, ignore_errors=True)
 
@@ -450,7 +451,8 @@ def _plan(root: Path, lab: str | None, students: list[str] | None, db_url: str |
     return queue
 
 
-def _run(root, queue: list[Job], jobs: int, limits: Limits, db_url, sandbox: Sandbox, progress: bool, missing_tools) -> list[GradeResult]:
+def _run(root, queue: list[Job], jobs: int, limits: Limits, db_url, sandbox: Sandbox, progress: bool, missing_tools,
+         first_uid: int) -> list[GradeResult]:
     from tqdm import tqdm
 
     tqdm.monitor_interval = 0  # no monitor thread: this process forks
@@ -468,7 +470,7 @@ def _run(root, queue: list[Job], jobs: int, limits: Limits, db_url, sandbox: San
     def start_jobs() -> None:
         while pending and free_slots:
             job, slot = pending.pop(0), free_slots.pop(0)
-            uid = FIRST_SANDBOX_UID + slot if sandbox.separate_user else None
+            uid = first_uid + slot if sandbox.separate_user else None
             proc = ctx.Process(target=_child, args=(root, job, limits, uid, tuple(missing_tools)), daemon=False)
             proc.start()
             running[proc.sentinel] = (proc, job, slot, time.monotonic())

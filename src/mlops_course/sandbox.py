@@ -26,9 +26,13 @@ namespace cannot reach the grader over TCP loopback.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,6 +45,9 @@ TOOLS = ("bwrap", "prlimit", "setpriv", "unshare")
 # Unprivileged user ids the kernels run as when we are root: one per parallel job, so
 # that one student's processes never count against another's process limit.
 FIRST_SANDBOX_UID = 61000
+# Each grading batch running on the machine gets a block of its own (see reserved_uids).
+UIDS_PER_BATCH = 256
+UID_BLOCKS = 8
 # What a Python kernel needs from /etc; everything else there stays out of reach.
 ETC_FILES = (
     "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/timezone",
@@ -48,6 +55,31 @@ ETC_FILES = (
     "/etc/alternatives", "/etc/fonts", "/etc/mime.types",
 )
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+
+
+@contextmanager
+def reserved_uids(lock_dir: Path | None = None) -> Iterator[int]:
+    """The first of UIDS_PER_BATCH sandbox user ids that no other grading batch on this machine is using.
+
+    The process-count limit counts every process of a user id, machine-wide. Two batches graded
+    at the same time (two graders of one class server, two test workers) must not share ids, or a
+    fork bomb in one batch would leave the other's kernels unable to start a process. The block is
+    held with a file lock for as long as the batch runs; the lock dies with the process.
+    """
+    lock_dir = lock_dir or Path(tempfile.gettempdir()) / "mlops-course-sandbox-uids"
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    with ExitStack() as stack:
+        handles = [stack.enter_context(open(lock_dir / f"block-{block}.lock", "a")) for block in range(UID_BLOCKS)]
+        for block, handle in enumerate(handles):
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue
+            yield FIRST_SANDBOX_UID + block * UIDS_PER_BATCH
+            return
+        # Every block is taken: wait for the first one rather than share it.
+        fcntl.flock(handles[0], fcntl.LOCK_EX)
+        yield FIRST_SANDBOX_UID
 
 
 @dataclass(frozen=True)
