@@ -216,9 +216,14 @@ def test_check_on_the_blank_lab_reports_every_question_not_done(lab):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("lab", HANDS_ON)
-def test_check_on_the_solution_reports_all_passed(lab):
-    """Does `mlops-course check` on the instructor's notebook pass every question without showing hidden tests?"""
-    report = check_notebook(source_notebook(ROOT, lab), quick=True)
+def test_check_on_the_solution_reports_all_passed(lab, solution_kernel):
+    """Does the self-check, in a kernel that ran the instructor's notebook, pass every question without showing hidden tests?
+
+    `check_notebook` (the `mlops-course check` command) runs each blank lab above; here the lab's
+    kernel is shared with the wrong-answer test below, so the solution runs once for both."""
+    client, path = solution_kernel(lab)
+    report = report_from_outputs(run_in(client, f"from {CHECK_IMPORT} import check\ncheck(notebook={str(path)!r})"))
+    assert report is not None, f"{lab}: the self-check printed no report"
     failing = {r.question.label: f"{r.status.value}: {r.hint}" for r in report.results
                if not r.question.manual and r.status is not Status.PASSED}
     assert not failing, f"{lab}: the solution should pass every visible test: {failing}"
@@ -288,28 +293,34 @@ def wrong_answers(lab: str) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def solution_kernel(tmp_path_factory):
-    """A kernel that has run a lab's solution in CI mode, to try wrong answers on one at a time."""
+    """A kernel that has run a lab's solution in CI mode (once per lab), to check it and try wrong answers on.
+
+    Hidden tests are left out, as in the learner's copy: the self-check never runs them.
+    """
     from nbclient import NotebookClient
 
     clients = {}
 
     def run(lab: str):
+        if lab in clients:
+            return clients[lab][0], clients[lab][2]
         work = tmp_path_factory.mktemp(lab) / lab
         work.mkdir()
         nb = notebooks.with_parameters(notebooks.read(source_notebook(ROOT, lab)), notebooks.CI_PARAMETERS)
+        nb = without_hidden_tests(nb)
         notebooks.write(nb, work / f"{lab}.ipynb")
         client = NotebookClient(nb, kernel_name=KERNEL, timeout=300, allow_errors=False,
                                 resources={"metadata": {"path": str(work)}})
         context = client.setup_kernel()
         context.__enter__()
-        clients[lab] = (client, context)
+        clients[lab] = (client, context, work / f"{lab}.ipynb")
         for index, cell in enumerate(nb.cells):
             if cell.cell_type == "code" and CHECK_IMPORT not in cell.source:
                 client.execute_cell(cell, index)
         return client, work / f"{lab}.ipynb"
 
     yield run
-    for client, context in clients.values():
+    for client, context, _ in clients.values():
         context.__exit__(None, None, None)
 
 
