@@ -79,7 +79,7 @@ class-server-stop: $(STAMP)
 	$(BIN)/mlops-course class-server stop
 
 test: $(STAMP) system classroom
-	@$(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder $(PYTEST_FLAGS); rc=$$?; \
+	@$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_FLAGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests; the suite must not be empty."; exit 1; fi; \
 	  exit $$rc
 

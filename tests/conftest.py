@@ -10,12 +10,10 @@ from pathlib import Path
 import pytest
 
 from mlops_course.kernel import KERNEL_NAME, OFFLINE_ENV
-from mlops_course.layout import lab_names
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
 KERNEL = KERNEL_NAME
-LAB_NAMES = lab_names(ROOT)
 
 # Tests must not phone home either (the Makefile sets these too; pytest may be run directly).
 for _name, _value in OFFLINE_ENV.items():
@@ -43,43 +41,37 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         )
 
 
-def worker_group(nodeid: str) -> str:
-    """The tests that must run on one pytest-xdist worker (`make test` runs two): a session fixture lives
-    once per worker, so a lab's tests stay together or the lab would be graded (or run) twice.
-
-    Under tests/labs/ that is each lab's tests, named by their parameter or their file
-    (test_lab06_ci.py reuses Lab 06's papermill run); every other test stays with its module, whose
-    fixtures it shares. The scheduler sees test ids only, so this reads ids, not fixtures.
-    """
-    path, _, name = nodeid.partition("::")
-    if path.startswith("tests/labs/"):
-        for lab in LAB_NAMES:
-            if f"[{lab}" in name or Path(path).stem.startswith(f"test_{lab.split('-')[0]}_"):
-                return lab
-    return path
-
-
-def pytest_xdist_make_scheduler(config: pytest.Config, log):
-    """pytest-xdist's scope scheduler, with worker_group as the scope (its `--dist loadgroup` marks no
-    longer reach the scheduler with pytest 9's node ids)."""
-    from xdist.scheduler import LoadScopeScheduling
-
-    class ByWorkerGroup(LoadScopeScheduling):
-        def _split_scope(self, nodeid: str) -> str:
-            return worker_group(nodeid)
-
-    return ByWorkerGroup(config, log)
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Start with the groups that grade labs or start a class server, so that no long group is left for
-    the end while the other worker idles (the scheduler hands groups out in this order)."""
+    """Tell pytest-xdist (`make test` runs two workers) which tests must share a worker, and start the longest first.
+
+    A session fixture lives once per worker, so every test of one lab's grading (or of one lab's papermill
+    run) goes to the same worker, or the lab would be graded twice; every other test stays with its module,
+    whose fixtures it shares. Groups that grade or start a class server go first, so that no long group is
+    left for the end while the other worker idles.
+    """
+    for item in items:
+        if not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group(_group(item)))
+
+    def rank(item: pytest.Item) -> int:
+        group = item.get_closest_marker("xdist_group").args[0]
+        return 0 if group.startswith("graded-") or item.get_closest_marker("classserver") else 1
+
     first = {}
     for item in items:
-        group = worker_group(item.nodeid)
-        rank = 0 if group in LAB_NAMES or item.get_closest_marker("classserver") else 1
-        first[group] = min(first.get(group, 1), rank)
-    items.sort(key=lambda item: first[worker_group(item.nodeid)])  # stable: the order within a group is kept
+        group = item.get_closest_marker("xdist_group").args[0]
+        first[group] = min(first.get(group, 1), rank(item))
+    items.sort(key=lambda item: first[item.get_closest_marker("xdist_group").args[0]])  # stable: order kept within
+
+
+def _group(item: pytest.Item) -> str:
+    params = getattr(item, "callspec", None)
+    params = params.params if params else {}
+    lab = params.get("lab") or getattr(params.get("wrong"), "lab", None)
+    for fixture in ("graded", "executed_lab"):
+        if lab and fixture in getattr(item, "fixturenames", ()):
+            return f"{fixture.split('_')[0]}-{lab}"
+    return item.nodeid.split("::")[0]
 
 
 @pytest.fixture(scope="session")
