@@ -19,9 +19,6 @@ PORT ?= 8888
 LAB_FLAGS ?=
 # Extra flags for pytest, e.g. PYTEST_FLAGS="-k lab01 -x".
 PYTEST_FLAGS ?=
-# pytest-xdist workers for `make test`: while one waits on a single notebook's kernel, the other uses
-# the second core. Tests that share a fixture stay on one worker (tests/conftest.py). TEST_WORKERS=0: none.
-TEST_WORKERS ?= 2
 LAB ?=
 # Jupyter refuses to run as root unless told; containers and CI machines often are root.
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
@@ -79,7 +76,7 @@ class-server-stop: $(STAMP)
 	$(BIN)/mlops-course class-server stop
 
 test: $(STAMP) system classroom
-	@$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_FLAGS); rc=$$?; \
+	@$(PY) -m pytest $(PYTEST_FLAGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests; the suite must not be empty."; exit 1; fi; \
 	  exit $$rc
 

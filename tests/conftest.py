@@ -41,39 +41,6 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         )
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tell pytest-xdist (`make test` runs two workers) which tests must share a worker, and start the longest first.
-
-    A session fixture lives once per worker, so every test of one lab's grading (or of one lab's papermill
-    run) goes to the same worker, or the lab would be graded twice; every other test stays with its module,
-    whose fixtures it shares. Groups that grade or start a class server go first, so that no long group is
-    left for the end while the other worker idles.
-    """
-    for item in items:
-        if not item.get_closest_marker("xdist_group"):
-            item.add_marker(pytest.mark.xdist_group(_group(item)))
-
-    def rank(item: pytest.Item) -> int:
-        group = item.get_closest_marker("xdist_group").args[0]
-        return 0 if group.startswith("graded-") or item.get_closest_marker("classserver") else 1
-
-    first = {}
-    for item in items:
-        group = item.get_closest_marker("xdist_group").args[0]
-        first[group] = min(first.get(group, 1), rank(item))
-    items.sort(key=lambda item: first[item.get_closest_marker("xdist_group").args[0]])  # stable: order kept within
-
-
-def _group(item: pytest.Item) -> str:
-    params = getattr(item, "callspec", None)
-    params = params.params if params else {}
-    lab = params.get("lab") or getattr(params.get("wrong"), "lab", None)
-    for fixture in ("graded", "executed_lab"):
-        if lab and fixture in getattr(item, "fixturenames", ()):
-            return f"{fixture.split('_')[0]}-{lab}"
-    return item.nodeid.split("::")[0]
-
-
 @pytest.fixture(scope="session")
 def root() -> Path:
     return ROOT

@@ -9,8 +9,6 @@ import pytest
 import yaml
 
 LAB = "lab06-pipelines"
-# On the worker that ran the lab for test_solution_executes_in_ci_mode, to reuse that run (tests/conftest.py).
-pytestmark = pytest.mark.xdist_group(f"executed-{LAB}")
 
 
 def run_ci(folder) -> subprocess.CompletedProcess:
