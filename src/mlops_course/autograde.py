@@ -425,6 +425,8 @@ def autograde(
     batch = Path(tempfile.mkdtemp(prefix=dt.datetime.now().strftime("%Y%m%d-%H%M%S-"), dir=work))
     try:
         queue = _plan(root, lab, students, db_url, batch)
+        if not sandbox.separate_user:  # kernels run as the grader: no user ids to share
+            return _run(root, queue, jobs, limits, db_url, sandbox, progress, missing_tools, None)
         with reserved_uids() as first_uid:
             return _run(root, queue, jobs, limits, db_url, sandbox, progress, missing_tools, first_uid)
     finally:
@@ -452,7 +454,7 @@ def _plan(root: Path, lab: str | None, students: list[str] | None, db_url: str |
 
 
 def _run(root, queue: list[Job], jobs: int, limits: Limits, db_url, sandbox: Sandbox, progress: bool, missing_tools,
-         first_uid: int) -> list[GradeResult]:
+         first_uid: int | None) -> list[GradeResult]:
     from tqdm import tqdm
 
     tqdm.monitor_interval = 0  # no monitor thread: this process forks
@@ -470,7 +472,7 @@ def _run(root, queue: list[Job], jobs: int, limits: Limits, db_url, sandbox: San
     def start_jobs() -> None:
         while pending and free_slots:
             job, slot = pending.pop(0), free_slots.pop(0)
-            uid = first_uid + slot if sandbox.separate_user else None
+            uid = None if first_uid is None else first_uid + slot
             proc = ctx.Process(target=_child, args=(root, job, limits, uid, tuple(missing_tools)), daemon=False)
             proc.start()
             running[proc.sentinel] = (proc, job, slot, time.monotonic())

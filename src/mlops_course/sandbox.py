@@ -66,8 +66,10 @@ def reserved_uids(lock_dir: Path | None = None) -> Iterator[int]:
     fork bomb in one batch would leave the other's kernels unable to start a process. The block is
     held with a file lock for as long as the batch runs; the lock dies with the process.
     """
-    lock_dir = lock_dir or Path(tempfile.gettempdir()) / "mlops-course-sandbox-uids"
-    lock_dir.mkdir(parents=True, exist_ok=True)
+    # Under /run, which only root can write to (only root runs kernels as other users), so that
+    # nobody else can take the locks; /tmp where there is no /run.
+    lock_dir = lock_dir or Path("/run" if Path("/run").is_dir() else tempfile.gettempdir()) / "mlops-course-sandbox-uids"
+    lock_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     with ExitStack() as stack:
         handles = [stack.enter_context(open(lock_dir / f"block-{block}.lock", "a")) for block in range(UID_BLOCKS)]
         for block, handle in enumerate(handles):
