@@ -51,13 +51,8 @@ class PipelineError(CourseError):
     """Raised when a DVC project is inconsistent or a DVC command fails; names the stage, file or key."""
 
 
-def default_stages(command: str = STAGE_COMMAND, code: list[str] | None = None) -> dict:
-    """The ``dvc.yaml`` of the course's pipeline; ``command`` is formatted with each stage's name.
-
-    ``code`` lists files of the project the commands run (a learner's stages module): every stage
-    depends on them, so editing the code reruns the pipeline.
-    """
-    code = list(code or [])
+def default_stages(command: str = STAGE_COMMAND) -> dict:
+    """The ``dvc.yaml`` of the course's pipeline; ``command`` is formatted with each stage's name."""
     stages = {
         "ingest": {"params": ["data.fraction", "data.seed"], "outs": [RAW]},
         "validate": {"deps": [RAW, SCHEMA], "outs": [VALIDATED]},
@@ -68,13 +63,7 @@ def default_stages(command: str = STAGE_COMMAND, code: list[str] | None = None) 
         "register": {"deps": [MODEL, SPLITS["validation"], METRICS], "params": ["register"],
                      "outs": [{REGISTERED: {"cache": False}}]},
     }
-    out = {}
-    for name in STAGES:
-        stage = {"cmd": command.format(stage=name), **stages[name]}
-        if code or stage.get("deps"):
-            stage["deps"] = code + stage.get("deps", [])
-        out[name] = stage
-    return {"stages": out}
+    return {"stages": {name: {"cmd": command.format(stage=name), **stages[name]} for name in STAGES}}
 
 
 def dvc_env(folder: Path) -> dict[str, str]:
