@@ -306,18 +306,19 @@ def solution_kernel(tmp_path_factory):
             return clients[lab][0], clients[lab][2]
         work = tmp_path_factory.mktemp(lab) / lab
         work.mkdir()
+        path = work / f"{lab}.ipynb"
         nb = notebooks.with_parameters(notebooks.read(source_notebook(ROOT, lab)), notebooks.CI_PARAMETERS)
         nb = without_hidden_tests(nb)
-        notebooks.write(nb, work / f"{lab}.ipynb")
+        notebooks.write(nb, path)
         client = NotebookClient(nb, kernel_name=KERNEL, timeout=300, allow_errors=False,
                                 resources={"metadata": {"path": str(work)}})
         context = client.setup_kernel()
         context.__enter__()
-        clients[lab] = (client, context, work / f"{lab}.ipynb")
+        clients[lab] = (client, context, path)
         for index, cell in enumerate(nb.cells):
             if cell.cell_type == "code" and CHECK_IMPORT not in cell.source:
                 client.execute_cell(cell, index)
-        return client, work / f"{lab}.ipynb"
+        return client, path
 
     yield run
     for client, context, _ in clients.values():

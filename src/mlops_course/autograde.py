@@ -29,6 +29,7 @@ import tempfile
 import time
 import traceback
 import warnings
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable
@@ -425,9 +426,8 @@ def autograde(
     batch = Path(tempfile.mkdtemp(prefix=dt.datetime.now().strftime("%Y%m%d-%H%M%S-"), dir=work))
     try:
         queue = _plan(root, lab, students, db_url, batch)
-        if not sandbox.separate_user:  # kernels run as the grader: no user ids to share
-            return _run(root, queue, jobs, limits, db_url, sandbox, progress, missing_tools, None)
-        with reserved_uids() as first_uid:
+        # Kernels that run as the grader (not root) have no user ids to share.
+        with reserved_uids() if sandbox.separate_user else nullcontext(None) as first_uid:
             return _run(root, queue, jobs, limits, db_url, sandbox, progress, missing_tools, first_uid)
     finally:
         shutil.rmtree(batch, ignore_errors=True)

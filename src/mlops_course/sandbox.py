@@ -62,7 +62,7 @@ def reserved_uids(lock_dir: Path | None = None) -> Iterator[int]:
     """The first of UIDS_PER_BATCH sandbox user ids that no other grading batch on this machine is using.
 
     The process-count limit counts every process of a user id, machine-wide. Two batches graded
-    at the same time (two graders of one class server, two test workers) must not share ids, or a
+    at the same time (two graders of one machine, two test runs) must not share ids, or a
     fork bomb in one batch would leave the other's kernels unable to start a process. The block is
     held with a file lock for as long as the batch runs; the lock dies with the process.
     """
