@@ -260,6 +260,9 @@ checks = {{
     "inbound submissions": lambda: os.listdir(state + "/exchange/mlops-course/inbound"),
     "another student's submission": lambda: open({inbound!r}).read(),
     "the instructor's solutions": lambda: os.listdir(state + "/home/mc-instructor/course/solutions"),
+    "the repository's solutions": lambda: os.listdir({root!r} + "/solutions"),
+    "a solution in the repository": lambda: open({root!r} + "/solutions/{lab}/{lab}.ipynb").read(),
+    "the repository's autograder (hidden tests, gradebook)": lambda: os.listdir({root!r} + "/autograder"),
     "the gradebook's files": lambda: os.listdir(state + "/postgres"),
     "the secrets": lambda: os.listdir(state + "/secrets"),
     "the gradebook database": lambda: psycopg2.connect(host="127.0.0.1", port={pg_port}, user="postgres", dbname="gradebook", connect_timeout=5),
@@ -273,11 +276,11 @@ print(json.dumps(result))
 
 
 def test_a_student_cannot_read_what_is_not_theirs(class_run, class_server):
-    """From inside a student's server: are other homes, submissions, solutions, gradebook and MLflow's store closed?"""
+    """From inside a student's server: are other homes, submissions, solutions (the repository's too), gradebook and MLflow's store closed?"""
     server, client = class_server
     inbound = next(p for p in (server.state / "exchange" / "mlops-course" / "inbound").rglob("*.ipynb")
                    if "mc-student02+" in str(p))
-    done = client.run("mc-student01", ISOLATION.format(state=str(server.state), lab=LAB, inbound=str(inbound),
+    done = client.run("mc-student01", ISOLATION.format(state=str(server.state), lab=LAB, inbound=str(inbound), root=str(ROOT),
                                                        pg_port=server.settings["pg_port"]))
     assert done.error is None, done.error
     result = json.loads(done.stdout.strip().splitlines()[-1])

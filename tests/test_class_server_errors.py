@@ -92,3 +92,63 @@ def test_a_runtime_folder_too_deep_for_kernels_unix_sockets_is_refused(monkeypat
     with pytest.raises(ClassServerError, match="too long for kernels' Unix sockets"):
         classserver.ensure_runtime_dir(pwd.getpwuid(os.getuid()))
     assert not (tmp_path / ("x" * 60)).exists()
+
+
+@pytest.fixture
+def open_course():
+    """A course folder every account can enter, with solutions/, autograder/ and its gradebook open to all."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    course = Path(tempfile.mkdtemp(prefix="mlops-course-open-", dir="/tmp"))  # not under pytest's private tmp
+    course.chmod(0o755)
+    (course / "solutions" / "lab01-scoping").mkdir(parents=True)
+    (course / "solutions" / "lab01-scoping" / "lab01-scoping.ipynb").write_text("{}")
+    (course / "autograder").mkdir()
+    (course / "autograder" / "gradebook.db").write_text("")
+    for path in (course / "solutions", course / "autograder"):
+        path.chmod(0o755)
+    yield course
+    shutil.rmtree(course, ignore_errors=True)
+
+
+def test_start_closes_solutions_and_hidden_tests_to_students(open_course, monkeypatch):
+    """Are an open solutions/ and autograder/ closed to other accounts, reported once, and left closed?"""
+    monkeypatch.delenv("MLOPS_COURSE_DB_URL", raising=False)
+    assert classserver.open_to_others(open_course / "solutions")
+    closed = classserver.close_answers(open_course)
+    assert closed == [open_course / "solutions", open_course / "autograder"]
+    for path in closed:
+        assert path.stat().st_mode & 0o007 == 0, oct(path.stat().st_mode)
+        assert not classserver.open_to_others(path)
+    assert classserver.close_answers(open_course) == []
+
+
+def test_a_gradebook_outside_autograder_is_closed_too(open_course, monkeypatch):
+    """Is a SQLite gradebook named by $MLOPS_COURSE_DB_URL outside autograder/ treated as a copy to close?"""
+    elsewhere = open_course / "grades.db"
+    elsewhere.write_text("")
+    elsewhere.chmod(0o644)
+    monkeypatch.setenv("MLOPS_COURSE_DB_URL", f"sqlite:///{elsewhere}")
+    assert elsewhere in classserver.close_answers(open_course)
+    assert elsewhere.stat().st_mode & 0o007 == 0
+
+
+def test_answers_that_cannot_be_closed_stop_the_start_with_the_command(open_course, monkeypatch):
+    """When solutions/ cannot be closed, does start refuse, before creating anything, naming `chmod o-rwx`?"""
+    from pathlib import Path
+
+    monkeypatch.delenv("MLOPS_COURSE_DB_URL", raising=False)
+
+    def refuse(self, mode):
+        raise PermissionError(1, "Operation not permitted", str(self))
+
+    monkeypatch.setattr(Path, "chmod", refuse)
+    with pytest.raises(ClassServerError, match=r"could not be closed .*run `chmod o-rwx \S+/solutions \S+/autograder`"):
+        classserver.close_answers(open_course)
+    if classserver.can_create_accounts() is None:  # start gets as far as the check only as root
+        monkeypatch.setattr(classserver, "proxy_command", lambda root: "configurable-http-proxy")
+        with pytest.raises(ClassServerError, match="chmod o-rwx"):
+            classserver.start(open_course, ["mc-student01"], open_course / "state", log=lambda line: None)
+        assert not (open_course / "state").exists(), "nothing may be created while the solutions are open"

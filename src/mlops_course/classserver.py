@@ -38,9 +38,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import postgres
-from .course import COURSE_ID, EXCHANGE_ENV
+from .course import COURSE_ID, EXCHANGE_ENV, GRADING_DIR, default_db_url
 from .errors import ClassServerError  # noqa: F401 (re-exported for callers)
 from .kernel import OFFLINE_ENV
+from .layout import SOURCE_DIR
 from .serving import free_port, wait_for
 
 PREFIX = "mc-"
@@ -367,9 +368,9 @@ def start(root: Path, students: list[str], state: Path | None = None, *, pg_port
     if not (Path(sys.executable).parent / "jupyterhub-singleuser").exists():
         raise ClassServerError("jupyterhub-singleuser is missing from the course's environment: run `make setup` "
                                "(it installs the classroom extra)")
-    warning = solutions_warning(root)
-    if warning:
-        log(f"warning: {warning}")
+    closed = close_answers(root)
+    if closed:
+        log(f"closed to students (they hold solutions or hidden tests): chmod o-rwx {' '.join(map(str, closed))}")
 
     state.mkdir(parents=True, exist_ok=True)
     state.chmod(0o711)  # accounts reach their homes and the exchange, and list nothing
@@ -582,10 +583,48 @@ def status(state: Path) -> list[str]:
     return lines
 
 
-def solutions_warning(root: Path) -> str | None:
-    """The repository's own solutions/ must not be readable by students on a shared machine."""
-    solutions = Path(root) / "solutions"
-    if solutions.exists() and solutions.stat().st_mode & 0o005:
-        return (f"{solutions} is readable by every account on this machine, students included; on a real class "
-                f"server run `chmod o-rwx {solutions}` (the instructor works from ~{INSTRUCTOR}/course)")
-    return None
+def answer_paths(root: Path) -> list[Path]:
+    """What holds solutions or hidden tests in the repository: solutions/, autograder/ and a SQLite gradebook.
+
+    autograder/ keeps the submitted, autograded and feedback copies (hidden tests included) and,
+    by default, the gradebook; a gradebook elsewhere ($MLOPS_COURSE_DB_URL) is a copy too.
+    """
+    root = Path(root)
+    paths = [root / SOURCE_DIR, root / GRADING_DIR]
+    url = default_db_url(root)
+    if url.startswith("sqlite:///"):
+        gradebook = Path(url.removeprefix("sqlite:///"))
+        if not gradebook.resolve().is_relative_to((root / GRADING_DIR).resolve()):
+            paths.append(gradebook)
+    return [p for p in paths if p.exists()]
+
+
+def open_to_others(path: Path) -> bool:
+    """Whether another account (a student) can reach `path`: every folder on the way, and it, open to others.
+
+    Group permissions are not counted: every class account has a group of its own, and the
+    repository's files are never in a student's group.
+    """
+    if _unreachable(Path(path).parent):
+        return False
+    return bool(Path(path).stat().st_mode & 0o007)
+
+
+def close_answers(root: Path) -> list[Path]:
+    """Take every permission of other accounts away from what holds solutions or hidden tests.
+
+    Returns what was open (and is now closed). A class must never start while a student could
+    read them, so a path that cannot be closed stops `start` with the command to run.
+    """
+    opened = [p for p in answer_paths(root) if open_to_others(p)]
+    for path in opened:
+        try:
+            path.chmod(path.stat().st_mode & ~0o007)
+        except OSError as exc:
+            command = "chmod o-rwx " + " ".join(str(p) for p in opened)
+            raise ClassServerError(f"{path} holds solutions or hidden tests and is readable by students, and could "
+                                   f"not be closed ({exc.strerror}): run `{command}` and start again") from exc
+    still = [p for p in opened if open_to_others(p)]
+    if still:
+        raise ClassServerError(f"{still[0]} is still readable by students: run `chmod o-rwx {still[0]}` and start again")
+    return opened
