@@ -131,3 +131,48 @@ def test_lab_links_can_open_a_jupyterhub_or_binder():
         "lab01-scoping",
     )
     assert binder == "https://binder.school.test/v2/gh/org/course/main?urlpath=lab%2Ftree%2Flabs%2Flab01-scoping%2Flab01-scoping.ipynb"
+
+
+# --- what the prose says about the labs -------------------------------------------------------------
+
+LAB_MENTION = re.compile(r"\bLabs?\s+(\d{2})(?:\s*(?:–|-|to|and)\s*(\d{2}))?(\s*\(coming[^)]*\))?")
+LAB_FOLDER = re.compile(r"\blab(\d{2})-[a-z]")
+
+
+def lab_mention_problems(book: Path, labs: list[str]) -> list[str]:
+    """Every place in the book's pages (Markdown and quiz or schedule YAML) that names a lab number that
+    does not exist, or marks an existing lab "(coming)"; "Labs 02 to 05" names every lab in the range."""
+    existing = {int(lab[3:5]) for lab in labs if lab.startswith("lab")}
+    problems = []
+    for page in sorted(p for p in book.rglob("*") if p.suffix in (".md", ".yml") and "_build" not in p.parts):
+        where = page.relative_to(book)
+        text = page.read_text()
+        for match in LAB_MENTION.finditer(text):
+            first, last = int(match[1]), int(match[2] or match[1])
+            named = set(range(first, last + 1)) if first <= last else {first, last}
+            problems += [f"{where}: '{match[0]}' names Lab {n:02d}, which does not exist" for n in sorted(named - existing)]
+            if match[3] and named & existing:
+                problems.append(f"{where}: '{match[0]}' marks a lab that exists as coming")
+        problems += [f"{where}: '{m[0]}…' names Lab {m[1]}, which does not exist"
+                     for m in LAB_FOLDER.finditer(text) if int(m[1]) not in existing]
+    return problems
+
+
+def test_the_book_names_only_labs_that_exist_and_none_as_coming():
+    """Does every "Lab NN", "Labs NN to MM" and labNN- folder in the book name a lab in labs/, none marked "(coming)"?"""
+    problems = lab_mention_problems(ROOT / "book", lab_names(ROOT))
+    assert not problems, "\n".join(problems)
+
+
+def test_a_page_naming_a_missing_lab_or_an_existing_one_as_coming_is_caught(tmp_path):
+    """Would a page that names Lab 09, Labs 05 to 07, lab08-extra or "Lab 03 (coming)" fail the check above?"""
+    book = tmp_path / "book"
+    (book / "chapters").mkdir(parents=True)
+    page = book / "chapters" / "01-scoping.md"
+    page.write_text((ROOT / "book" / "chapters" / "01-scoping.md").read_text())
+    assert lab_mention_problems(book, lab_names(ROOT)) == []
+    page.write_text(page.read_text() + "\nSee Lab 09, Labs 05 to 07 and lab08-extra; Lab 03 (coming).\n")
+    problems = lab_mention_problems(book, lab_names(ROOT))
+    assert [p.split("' ")[1] for p in problems] == [
+        "names Lab 09, which does not exist", "names Lab 07, which does not exist",
+        "marks a lab that exists as coming", "names Lab 08, which does not exist"], problems
