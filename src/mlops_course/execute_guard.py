@@ -13,7 +13,9 @@ batch of untrusted notebooks needs:
 - output beyond a size limit per cell is dropped while it streams in;
 - before each test cell, a check that the notebook has not patched what the
   tests rely on and that a failing assertion is still reported as a failure;
-  if it has, the test cell is not run and scores zero.
+  if it has, the test cell is not run and scores zero;
+- stderr is kept visible but not scored (`StderrIsNotAnError`): only an error
+  fails a test, the course's one rule (`mlops_course.course.cell_passes`).
 
 Every such event is written to a JSON "incident log" the batch reads back to
 tell the instructor what happened to whom.
@@ -33,7 +35,7 @@ from nbclient.exceptions import DeadKernelError
 from nbformat import NotebookNode
 from nbformat.v4 import new_output
 from nbgrader import utils
-from nbgrader.preprocessors import Execute
+from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from traitlets import Bool, Enum, Integer, Unicode
 
 from .sandbox import SandboxedKernelManager
@@ -43,6 +45,29 @@ CHECK_EXPRESSION = "__import__('mlops_course.tamper_check').tamper_check.finding
 
 def error_output(ename: str, message: str) -> NotebookNode:
     return new_output("error", ename=ename, evalue=message, traceback=[f"{ename}: {message}"])
+
+
+def stderr_not_scored(cell: NotebookNode) -> NotebookNode:
+    """Turn the cell's stderr outputs into stdout ones, text unchanged.
+
+    nbgrader scores a test cell zero for any stderr output, while the course
+    judges by errors alone (`mlops_course.course.cell_passes`): a warning of any
+    class, MLflow's log lines or a learner's own message to stderr cost nothing,
+    and the learner still reads them in the feedback.
+    """
+    for output in cell.get("outputs", []):
+        if output.get("output_type") == "stream" and output.get("name") == "stderr":
+            output["name"] = "stdout"
+    return cell
+
+
+class StderrIsNotAnError(NbGraderPreprocessor):
+    """After execution, before scoring: stderr stays visible but costs no points (`stderr_not_scored`)."""
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type == "code":
+            stderr_not_scored(cell)
+        return cell, resources
 
 
 class GuardedExecute(Execute):
@@ -129,6 +154,7 @@ class GuardedExecute(Execute):
             await ensure_async(self.km.shutdown_kernel(now=True))
             return self._give_up(cell, cell_index, "kernel-broken", message)
         await self._after_cell(cell, cell_index)
+        stderr_not_scored(cell)
         return cell
 
     # nbconvert's preprocess() calls the synchronous wrapper, which nbclient binds to its own method.

@@ -3,7 +3,7 @@
 Two sources, one table:
 - saved notebooks, read as they are (nothing is run): an answer still holding
   what nbgrader released is not started; a test cell that ran without an
-  error passed, one with an error failed (nbgrader's own rule), one not run
+  error passed, one with an error failed (the grader's rule, course.cell_passes), one not run
   since is "not run";
 - nbgrader's gradebook, for a class that submits: a test cell at full marks
   passed; an answer in words counts as written once it is waiting for, or has
@@ -21,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import notebooks
+from .course import cell_passes
 from .errors import ProgressError
 from .layout import lab_names
 from .questions import Question, cells_by_id, is_unanswered, questions
@@ -33,9 +34,10 @@ COLUMNS = ["member", "lab", "question", "label", "manual", "status", "done"]
 
 
 def question_status(question: Question, cells: dict) -> str:
-    """A question's status in a saved notebook, from its cells and their outputs as last saved."""
-    from nbgrader.utils import has_failed
+    """A question's status in a saved notebook, from its cells and their outputs as last saved.
 
+    A test cell judged by the grader's rule (`course.cell_passes`): only an error fails it.
+    """
     if question.manual:
         cell = cells.get(question.id)
         return WRITTEN if cell is not None and not is_unanswered(cell) else TO_WRITE
@@ -44,7 +46,7 @@ def question_status(question: Question, cells: dict) -> str:
     tests = [cells[t] for t in question.tests if t in cells]
     if not tests:
         return NOT_STARTED
-    if any(has_failed(cell) for cell in tests):
+    if not all(cell_passes(cell.get("outputs", [])) for cell in tests):
         return FAILED
     return PASSED if all(cell.get("execution_count") for cell in tests) else NOT_RUN
 

@@ -79,6 +79,7 @@ def validate_notebook(path: Path, quick: bool = False) -> Validation:
     from nbgrader.validator import Validator
 
     from .course import load_config
+    from .execute_guard import StderrIsNotAnError
     from .layout import find_root
     from .scratch import load_lab_notebook, scratch_lab
 
@@ -103,7 +104,10 @@ def validate_notebook(path: Path, quick: bool = False) -> Validation:
     with scratch_lab(path) as copy:
         notebooks.write(prepared, copy)
         print(f"Validating {path.name} with nbgrader (runs every cell in a scratch copy)...", flush=True)
-        outcome = Validator(config=config).validate(str(copy))
+        validator = Validator(config=config)
+        # Like the grader: stderr (warnings, MLflow's log lines) is shown, not scored (course.cell_passes).
+        validator.preprocessors = [*validator.preprocessors, StderrIsNotAnError]
+        outcome = validator.validate(str(copy))
     by_source = {c.source.strip(): (i, c) for i, c in enumerate(visible.cells)}
 
     def locate(source: str) -> tuple[str, Question | None, bool]:

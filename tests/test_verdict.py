@@ -1,0 +1,133 @@
+"""Do the grader, check(), validate and progress give one verdict on answers that write warnings or stderr?
+
+The course's rule (`mlops_course.course.cell_passes`): only an error (a failed
+assertion, an exception) costs points. A toy lab whose correct answers trigger
+warnings of every kind (a pandas deprecation whose class name has a digit, a
+scikit-learn ConvergenceWarning with a message over several lines, a learner's
+own warning class whose name does not end in "Warning"), MLflow-like log lines
+and a learner's own message on stderr is graded for real (the course's
+sandboxed autograde), self-checked, validated and read by progress. One wrong
+answer shows each route can still fail a question.
+"""
+
+from __future__ import annotations
+
+import html
+
+import nbformat
+import pytest
+
+from mlops_course import autograde, grading, notebooks
+from mlops_course.course import cell_passes
+from mlops_course.execute_guard import StderrIsNotAnError
+from mlops_course.sandbox import Limits
+
+from . import nbfactory as nbf
+from .conftest import ROOT
+
+LAB = "lab98-warnings"
+LEARNER_NOTE = "LEARNER-NOTE-ON-STDERR"
+MLFLOW_LINE = "2026/11/23 12:10:36 INFO mlflow.store.db.utils: Updating database tables"
+CORRECT = {  # question -> (answer, visible test): every answer is right and writes to stderr
+    "weekday": ("import pandas as pd\n\ndef weekday(ts):\n    return ts.dayofweek  # deprecated in pandas 3.1",
+                'assert weekday(pd.Timestamp("2024-01-01")) == 0, "Monday is day 0"'),
+    "fit_model": ("import numpy as np\nfrom sklearn.linear_model import LogisticRegression\n\n"
+                  "def fit_model():\n    X = np.arange(40.0).reshape(-1, 1)\n"
+                  "    return LogisticRegression(max_iter=1).fit(X, (X[:, 0] > 20).astype(int))",
+                  'assert fit_model().coef_.shape == (1, 1), "one coefficient"'),
+    "halve": ("import warnings\n\nclass Careful(UserWarning):\n    pass\n\n"
+              "def halve(x):\n    if x % 2:\n        warnings.warn(f'{x} is odd:\\nthe half is not whole', Careful)\n"
+              "    return x / 2",
+              'assert halve(3) == 1.5, "half of 3 is 1.5"'),
+    "shout": (f"import sys\nprint({MLFLOW_LINE!r}, file=sys.stderr)\n\n"
+              f"def shout(x):\n    print({LEARNER_NOTE!r}, file=sys.stderr)\n    return x.upper()",
+              'assert shout("a") == "A", "shout should upper-case"'),
+}
+WRONG = ("three", "def three():\n    return 4", 'assert three() == 3, "three() should be 3"')
+
+
+def warnings_lab() -> nbformat.NotebookNode:
+    cells = []
+    for number, (qid, (answer, test)) in enumerate([*CORRECT.items(), (WRONG[0], WRONG[1:])], start=1):
+        cells += [nbf.prompt(f"**Question {number}.** Write `{qid}`.", f"{qid}_prompt"),
+                  nbf.answer(answer, qid), nbf.graded_test(test, f"test_{qid}", 1)]
+    return nbf.notebook(*cells)
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """The toy lab graded by the course's autograde: (course folder, scores by test cell, result)."""
+    course = tmp_path_factory.mktemp("verdict")
+    (course / "nbgrader_config.py").write_text((ROOT / "nbgrader_config.py").read_text())
+    notebooks.write(warnings_lab(), course / "solutions" / LAB / f"{LAB}.ipynb")
+    grading.generate_assignment(course, LAB)
+    grading.submit(course, LAB, "wanda", {LAB: warnings_lab()})
+    [result] = autograde.autograde(course, LAB, jobs=1, limits=Limits(cell_timeout=60), progress=False)
+    scores = {k: v.score for k, v in grading.cell_scores(course, LAB, "wanda").items()}
+    return course, scores, result
+
+
+def test_only_an_error_fails_a_cell():
+    """Does `cell_passes` fail a cell for an error output and for nothing written to stderr?"""
+    stderr = nbformat.v4.new_output("stream", name="stderr", text="x.py:3: Pandas4Warning: deprecated\n  y\n")
+    error = nbformat.v4.new_output("error", ename="AssertionError", evalue="wrong", traceback=[])
+    assert cell_passes([stderr]) and cell_passes([])
+    assert not cell_passes([stderr, error])
+
+
+def test_stderr_stays_visible_but_is_not_scored():
+    """Does the grader's step keep stderr text word for word, where nbgrader no longer scores it as an error?"""
+    from nbgrader.utils import has_failed
+
+    cell = nbformat.v4.new_code_cell("f()")
+    cell.outputs = [nbformat.v4.new_output("stream", name="stderr", text=LEARNER_NOTE + "\n")]
+    assert has_failed(cell), "nbgrader's own rule would zero this cell"
+    nb = nbformat.v4.new_notebook(cells=[cell])
+    StderrIsNotAnError().preprocess(nb, {})
+    assert not has_failed(nb.cells[0])
+    assert [o.text for o in nb.cells[0].outputs] == [LEARNER_NOTE + "\n"]
+
+
+@pytest.mark.slow
+def test_warnings_and_stderr_cost_no_points_in_real_grading(graded):
+    """Does every correct answer keep its points, whatever it wrote to stderr, while the wrong one scores zero?"""
+    _, scores, result = graded
+    assert result.ok, result.reasons
+    assert {f"test_{q}": 1.0 for q in CORRECT} | {"test_three": 0.0} == scores
+
+
+@pytest.mark.slow
+def test_warnings_and_learner_stderr_are_visible_in_feedback(graded):
+    """Does the feedback still show the warnings and the learner's own stderr message?"""
+    from mlops_course.feedback import generate_feedback
+
+    course, _, _ = graded
+    [page] = generate_feedback(course, LAB, "wanda")
+    text = html.unescape(page.read_text())
+    for shown in (LEARNER_NOTE, "Pandas4Warning", "ConvergenceWarning", "Careful: 3 is odd"):
+        assert shown in text, f"the feedback does not show {shown}"
+
+
+@pytest.mark.slow
+def test_check_validate_and_progress_agree_with_the_grader(tmp_path):
+    """Do check(), validate and progress pass exactly the questions the grader passes?"""
+    from mlops_course.progress import PASSED, question_status
+    from mlops_course.questions import cells_by_id, questions
+    from mlops_course.scratch import execute
+    from mlops_course.selfcheck import Status, check_notebook
+    from mlops_course.validate import validate_notebook
+
+    path = tmp_path / LAB / f"{LAB}.ipynb"
+    notebooks.write(warnings_lab(), path)
+    report = check_notebook(path)
+    assert {r.question.id: r.status for r in report.results} == {q: Status.PASSED for q in CORRECT} | {"three": Status.FAILED}
+
+    validation = validate_notebook(path)
+    assert validation.failed == [("Question 5", "AssertionError: three() should be 3")], validation.text()
+    assert not validation.errors, validation.text()
+
+    learner = execute(warnings_lab(), path.parent, label=LAB)  # as the learner's own Jupyter saves it
+    assert any(o.get("name") == "stderr" and "Pandas4Warning" in o.get("text", "")
+               for c in learner.cells for o in c.get("outputs", [])), "the warning should reach stderr here"
+    cells = cells_by_id(learner)
+    assert {q.id: question_status(q, cells) for q in questions(learner)} == {q: PASSED for q in CORRECT} | {"three": "failed"}
