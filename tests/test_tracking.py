@@ -56,3 +56,25 @@ def test_an_experiment_another_student_just_created_is_reused(tmp_path, monkeypa
     monkeypatch.setattr(mlflow, "get_experiment_by_name", lookup_before_the_other_student)
     assert tracking.use_experiment("shared-experiment", tmp_path) == first
     assert len(calls) == 2
+
+
+def test_names_are_the_accounts_own_on_a_tracking_server_with_accounts(monkeypatch):
+    """With a tracking server and an MLflow account, is every experiment and model name prefixed with the account, once?"""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "mc-alice")
+    assert tracking.personal_name("lab02-data") == "mc-alice.lab02-data"
+    assert tracking.personal_name("mc-alice.flight-delay") == "mc-alice.flight-delay"
+    assert "/" not in tracking.personal_name("flight-delay") and ":" not in tracking.personal_name("flight-delay")
+
+
+def test_names_are_unchanged_without_an_account_or_with_a_local_store(tmp_path, monkeypatch):
+    """Alone (no account), or with a local SQLite store, does a lab keep its experiment's plain name?"""
+    import mlflow
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
+    monkeypatch.delenv("MLFLOW_TRACKING_USERNAME", raising=False)
+    assert tracking.personal_name("lab02-data") == "lab02-data"
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "mc-alice")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment_id = tracking.use_experiment("lab02-data", tmp_path)
+    assert mlflow.get_experiment(experiment_id).name == "lab02-data"

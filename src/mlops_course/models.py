@@ -19,8 +19,10 @@ import pandas as pd
 from . import forest
 from .checks import require_frame
 from .datasets import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES, TARGET, features_and_target
+from .tracking import personal_name
 
-MODEL_NAME = "flight-delay"
+# On a class server each student registers a model of their own (`mc-alice.flight-delay`, see personal_name).
+MODEL_NAME = personal_name("flight-delay")
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 # Lab 01's costs of errors, in dollars per flight: the one place the course sets them.

@@ -4,7 +4,10 @@ Alone, a lab tracks into `artifacts/mlflow.db` inside its own folder, with
 artifacts beside it, so it works offline and a grader's copy stays
 self-contained. On a class server, `MLFLOW_TRACKING_URI` points every lab at
 the shared tracking server instead, and MLflow tags each run with the user's
-name (`mlflow.user`), so the instructor sees whose run is whose.
+name (`mlflow.user`), so the instructor sees whose run is whose. That server
+has accounts ($MLFLOW_TRACKING_USERNAME): only an experiment's or a model's
+creator may change it, so each account's experiments and models carry its
+name (`personal_name`), and every lab works unchanged for every student.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from pathlib import Path
 
 TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
 REGISTRY_URI_ENV = "MLFLOW_REGISTRY_URI"
+USERNAME_ENV = "MLFLOW_TRACKING_USERNAME"
 ARTIFACTS_DIR = "artifacts"
 
 
@@ -34,6 +38,19 @@ def is_local(uri: str) -> bool:
     return uri.startswith("sqlite:")
 
 
+def personal_name(name: str) -> str:
+    """`name` as this account's own on a tracking server with accounts (`mc-alice.lab02-data`), else `name`.
+
+    MLflow's accounts let everyone read an experiment or a registered model but only its
+    creator change it: students sharing one name would lock out everyone after the first.
+    The account's name comes first, joined with a dot (model names cannot hold '/' or ':').
+    """
+    user, uri = os.environ.get(USERNAME_ENV), os.environ.get(TRACKING_URI_ENV, "")
+    if not user or not uri or is_local(uri) or name.startswith(f"{user}."):
+        return name
+    return f"{user}.{name}"
+
+
 def configure_tracking(workdir: Path | None = None) -> str:
     """Point MLflow's tracking and model registry at the lab's store; returns its URI."""
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -52,7 +69,7 @@ def configure_tracking(workdir: Path | None = None) -> str:
 
 
 def use_experiment(name: str, workdir: Path | None = None) -> str:
-    """Create (once) and select an experiment; returns its id.
+    """Create (once) and select an experiment (the account's own on a class server); returns its id.
 
     With a local store, artifacts go to an explicit absolute folder beside the
     database; a tracking server decides where artifacts go itself.
@@ -62,6 +79,7 @@ def use_experiment(name: str, workdir: Path | None = None) -> str:
     from mlflow.exceptions import MlflowException
 
     uri = configure_tracking(workdir)
+    name = personal_name(name)
     existing = mlflow.get_experiment_by_name(name)
     if existing is not None:
         experiment_id = existing.experiment_id
