@@ -53,3 +53,31 @@ def toy_lab() -> NotebookNode:
         prompt("**Question 3 (answer in words).** Why?", "why_prompt"),
         manual("YOUR ANSWER HERE", "why", 2),
     )
+
+
+TOY_LAB = "lab99-toy"
+
+
+def toy_course(dest):
+    """A throwaway course whose only lab is `toy_lab()` (graded in seconds), with the repository's nbgrader config."""
+    import shutil
+    from pathlib import Path
+
+    from mlops_course import notebooks
+
+    dest = Path(dest)
+    (dest / "solutions" / TOY_LAB).mkdir(parents=True)
+    shutil.copy(Path(__file__).resolve().parents[1] / "nbgrader_config.py", dest / "nbgrader_config.py")
+    notebooks.write(toy_lab(), dest / "solutions" / TOY_LAB / f"{TOY_LAB}.ipynb")
+    return dest
+
+
+def toy_submission(why: str = "YOUR ANSWER HERE", limit: int = 10) -> NotebookNode:
+    """A student's toy lab: the solution, with `why` as the written answer and `LIMIT = limit`."""
+    nb = toy_lab()
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "why":
+            cell.source = why
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "limit":
+            cell.source = f"LIMIT = {limit}"
+    return nb

@@ -37,6 +37,7 @@ from typing import Callable, Iterable
 from . import notebooks
 from .course import GRADING_DIR, load_config, open_api, require_success
 from .errors import GradingError
+from .gradebook import error_line, require_gradebook, shown_url
 from .layout import SOURCE_DIR, resolve_labs
 from .sandbox import UIDS_PER_BATCH, Limits, Sandbox, reserved_uids, warm_matplotlib_cache
 
@@ -415,6 +416,12 @@ def autograde(
 ) -> list[GradeResult]:
     """Grade every submission of `lab` (or of every lab) with `jobs` in parallel; see the module doc."""
     root = Path(root).resolve()
+    cd = load_config(root, db_url).CourseDirectory
+    # Only a course that has graded nothing yet may get a new gradebook: otherwise the grades are elsewhere.
+    graded_before = any((root / cd.autograded_directory).glob("*/*"))
+    created = require_gradebook(str(cd.db_url), create=not graded_before)
+    if created:
+        warn(f"there was no gradebook yet: created a new one at {created}")
     sandbox = Sandbox.detect(missing_tools)
     for message in sandbox.warnings():
         warn(message)
@@ -519,7 +526,7 @@ def _open_gradebook(root: Path, db_url: str | None):
     try:
         return Gradebook(cd.db_url, cd.course_id)
     except Exception as exc:  # a gradebook we cannot open is the instructor's problem, not the student's
-        raise GradingError(f"could not open the gradebook {cd.db_url}: {exc}") from exc
+        raise GradingError(f"could not open the gradebook {shown_url(str(cd.db_url))}: {error_line(exc)}") from exc
 
 
 def _import_what_grading_needs() -> None:
@@ -552,7 +559,8 @@ def _finish(root: Path, gradebook, job: Job, exitcode, overdue: bool, hard_limit
     try:
         result.seconds_late = merge_into_gradebook(gradebook, job)
     except Exception as exc:  # a gradebook we cannot write to is the instructor's problem, not the student's
-        raise GradingError(f"could not record the grades of '{job.student}' for '{job.lab}' in the gradebook: {exc}") from exc
+        raise GradingError(f"could not record the grades of '{job.student}' for '{job.lab}' in the gradebook: "
+                           f"{error_line(exc)}") from exc
     _keep_outputs(root, job)
     return result
 

@@ -329,12 +329,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def database_failure(exc: BaseException) -> str | None:
+    """One line for a database that stopped answering mid-command (a stopped server), or None for other errors."""
+    from sqlalchemy.exc import DBAPIError
+
+    from .gradebook import error_line
+
+    if not isinstance(exc, DBAPIError):
+        return None
+    return f"the gradebook stopped answering: {error_line(exc)} (is the database server running?)"
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
     except CourseError as exc:
         fail(str(exc))
+    except Exception as exc:
+        message = database_failure(exc)
+        if message is None:
+            raise  # a bug: keep the traceback
+        fail(message)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from .course import load_config
+from .gradebook import require_gradebook
 
 MIN_FOR_DISCRIMINATION = 3
 
@@ -36,6 +37,7 @@ def read_gradebook(root: Path, db_url: str | None = None, roster: list[str] | No
     from nbgrader.api import Gradebook
 
     cd = load_config(root, db_url).CourseDirectory
+    require_gradebook(str(cd.db_url))
     subs, questions = [], []
     with Gradebook(cd.db_url, cd.course_id) as gb:
         students = sorted({s.id for s in gb.students} | set(roster or []))
@@ -117,9 +119,9 @@ def plot_questions(stats: pd.DataFrame, lab: str, path: Path) -> Path:
 
 def write_report(root: Path, out_dir: Path, db_url: str | None = None, roster: list[str] | None = None) -> Path:
     """Write index.html and its PNG plots into `out_dir`; returns the page."""
+    data = read_gradebook(root, db_url, roster)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    data = read_gradebook(root, db_url, roster)
     stats = question_stats(data.questions)
     missing = missing_submissions(data)
     plot_scores(data, out_dir / "scores.png")

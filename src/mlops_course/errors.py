@@ -37,6 +37,10 @@ class GradingError(CourseError):
     """Raised when nbgrader fails to grade a submission for a reason outside the student's notebook."""
 
 
+class GradebookError(CourseError):
+    """Raised when the gradebook a command needs does not exist or does not answer; names it (never its password)."""
+
+
 class CollectError(CourseError):
     """Raised when submissions cannot be collected: a missing folder, a file that is not a zip, a bad pattern."""
 

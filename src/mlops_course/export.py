@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from .course import load_config
+from .gradebook import require_gradebook
 
 
 def export_grades(root: Path, out_dir: Path, db_url: str | None = None) -> tuple[Path, Path]:
@@ -20,10 +21,11 @@ def export_grades(root: Path, out_dir: Path, db_url: str | None = None) -> tuple
     from nbgrader.api import Gradebook
     from nbgrader.plugins import CsvExportPlugin
 
+    cd = load_config(root, db_url).CourseDirectory
+    require_gradebook(str(cd.db_url))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     nbgrader_csv, lms_csv = out_dir / "grades.csv", out_dir / "grades-lms.csv"
-    cd = load_config(root, db_url).CourseDirectory
     with Gradebook(cd.db_url, cd.course_id) as gb:
         CsvExportPlugin(to=str(nbgrader_csv)).export(gb)
     lms_table(pd.read_csv(nbgrader_csv, dtype={"student_id": str})).to_csv(lms_csv, index=False)

@@ -11,14 +11,17 @@ and the error of a failed hidden test with a message that says only that.
 from __future__ import annotations
 
 import re
+import shutil
+import tempfile
 from pathlib import Path
 
 from nbgrader import utils
 from nbgrader.preprocessors import NbGraderPreprocessor
 
 from .autograde import submitted_students
-from .course import load_config, open_api, require_success
+from .course import GRADING_DIR, load_config, open_api, require_success
 from .errors import GradingError
+from .gradebook import require_gradebook
 from .layout import resolve_labs
 from .release import HIDDEN_TEST_MARKERS
 
@@ -48,19 +51,44 @@ class HideHiddenTests(NbGraderPreprocessor):
 
 
 def generate_feedback(root: Path, lab: str | None = None, student: str | None = None, db_url: str | None = None) -> list[Path]:
-    """HTML feedback for every graded submission of `lab` (or every lab), or one student's; returns the files."""
+    """HTML feedback for every graded submission of `lab` (or every lab), or one student's; returns the files.
+
+    nbgrader deletes a student's feedback folder when it fails to write it ("Removing
+    failed assignment"), so each page is written into a scratch folder first and only a
+    complete one replaces the folder: a failure leaves the earlier feedback as it was.
+    """
     from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
     from nbgrader.preprocessors import GetGrades
 
-    api = open_api(root, db_url, **{"GenerateFeedback.preprocessors": [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]})
+    root = Path(root).resolve()
     cd = load_config(root, db_url).CourseDirectory
+    require_gradebook(str(cd.db_url))
+    feedback_dir = root / cd.feedback_directory
+    scratch_parent = root / GRADING_DIR / "work"
+    scratch_parent.mkdir(parents=True, exist_ok=True)
     written = []
-    for name in resolve_labs(root, lab):
-        for who in submitted_students(root, name):
-            if student and who != student:
-                continue
-            if not (Path(root) / cd.autograded_directory / who / name).is_dir():
-                continue
-            require_success(api.generate_feedback(name, who, force=True), f"feedback for '{who}' on '{name}'", GradingError)
-            written += sorted((Path(root) / cd.feedback_directory / who / name).glob("*.html"))
+    with tempfile.TemporaryDirectory(prefix="feedback-", dir=scratch_parent) as scratch:
+        api = open_api(root, db_url, **{"GenerateFeedback.preprocessors": [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor],
+                                        "CourseDirectory.feedback_directory": scratch})
+        for name in resolve_labs(root, lab):
+            for who in submitted_students(root, name):
+                if student and who != student:
+                    continue
+                if not (root / cd.autograded_directory / who / name).is_dir():
+                    continue
+                require_success(api.generate_feedback(name, who, force=True), f"feedback for '{who}' on '{name}'", GradingError)
+                written += _replace_folder(Path(scratch) / who / name, feedback_dir / who / name)
     return written
+
+
+def _replace_folder(new: Path, dest: Path) -> list[Path]:
+    """Put the complete folder `new` in place of `dest`; returns its HTML pages."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    old = dest.with_name(dest.name + ".old")
+    if old.exists():
+        shutil.rmtree(old)
+    if dest.exists():
+        dest.rename(old)
+    shutil.move(str(new), str(dest))
+    shutil.rmtree(old, ignore_errors=True)
+    return sorted(dest.glob("*.html"))

@@ -12,8 +12,11 @@ exactly as nbgrader makes it: its tables, then the `alembic_version` stamp.
 from __future__ import annotations
 
 import functools
+import re
 import tempfile
 from pathlib import Path
+
+from .errors import GradebookError
 
 
 @functools.cache
@@ -46,3 +49,54 @@ def create_sqlite_gradebook(path: Path) -> Path:
     finally:
         engine.dispose()
     return path
+
+
+def shown_url(url: str) -> str:
+    """The database URL with its password replaced by ***, for messages people read and paste."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL SQLAlchemy can parse: hide anything between ':' and '@' anyway
+        return re.sub(r"(//[^/:@]*):[^@/]*@", r"\1:***@", url)
+
+
+def require_gradebook(url: str, create: bool = False) -> Path | None:
+    """Check that the gradebook at `url` exists and answers, before a command reads or writes it.
+
+    A SQLite gradebook that does not exist is an error (a mistyped --db-url must not
+    silently become an empty gradebook, and an empty export), unless `create` is set:
+    the first autograde of a new course makes it, and gets its path back to say so.
+    Any other database must accept a connection; if not, one line names it (without
+    its password) and the reason. Returns the path of a gradebook it created, else None.
+    """
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        if path.is_file():
+            return None
+        if not create:
+            raise GradebookError(f"there is no gradebook at {path}: give the right --db-url (or $MLOPS_COURSE_DB_URL); "
+                                 f"a new course gets one from its first `mlops-course autograde`")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return create_sqlite_gradebook(path)
+    from sqlalchemy import create_engine
+
+    try:
+        engine = create_engine(url)
+    except Exception as exc:
+        raise GradebookError(f"the gradebook URL {shown_url(url)} is not usable: {error_line(exc)}") from None
+    try:
+        with engine.connect():
+            pass
+    except Exception as exc:
+        raise GradebookError(f"cannot reach the gradebook at {shown_url(url)}: {error_line(exc)} "
+                             f"(is the database server running?)") from None
+    finally:
+        engine.dispose()
+    return None
+
+
+def error_line(exc: BaseException) -> str:
+    """The first line of a database error (psycopg2's own message, without SQLAlchemy's background links)."""
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
