@@ -76,3 +76,11 @@ def test_an_unknown_plan_lists_the_plans():
     """Does asking for a plan that does not exist name the ones that do?"""
     with pytest.raises(ScheduleError, match="standard, compressed"):
         SCHEDULE.plan("weekend")
+
+
+def test_there_is_a_24_week_plan_for_a_slower_group():
+    """Does the schedule also offer a 24-week plan that reads the foundation pages and the page beyond the course?"""
+    extended = SCHEDULE.plan("extended")
+    assert len(extended.weeks) == 24
+    read = {page for week in extended.weeks for page in week.read}
+    assert {"foundations/technical-debt", "foundations/discipline", "beyond"} <= read
