@@ -59,6 +59,8 @@ class GradeResult:
     reasons: list[str] = field(default_factory=list)
     seconds: float = 0.0
     seconds_late: float = 0.0
+    pending: float = 0.0  # points that wait for a person: answers in words not graded yet
+    regrade: list[str] = field(default_factory=list)  # answers changed since they were graded by hand
 
     @property
     def ok(self) -> bool:
@@ -124,8 +126,24 @@ def make_template(root: Path, lab: str, db_url: str | None, dest: Path) -> Path:
     return dest
 
 
-def merge_into_gradebook(dst, job: Job) -> float:
-    """Copy one graded submission's scores from its private gradebook into `dst`; returns seconds late.
+@dataclass(frozen=True)
+class Merged:
+    """A submission as the course gradebook has it after a merge."""
+
+    seconds_late: float
+    score: float  # automatic points, plus the manual ones that still hold
+    pending: float  # points of answers that wait for manual grading
+    regrade: tuple[str, ...]  # answers graded by hand before, changed since: their old score no longer counts
+
+
+def merge_into_gradebook(dst, job: Job, changed: set[str] | None = None) -> Merged:
+    """Copy one graded submission's scores from its private gradebook into `dst`.
+
+    `changed` names the cells whose answer differs from the last graded copy (None: no
+    copy to compare with, so every answer counts as changed). A manual score of an
+    unchanged answer stays, and so does its "graded" state; a manual score of a changed
+    answer was given to another answer, so it is moved into the cell's comment as the
+    old score and the answer waits for manual grading again.
 
     `dst` is the course's nbgrader Gradebook, opened once per batch: SQLAlchemy keeps its compiled
     queries per engine, so reusing it makes each merge about a quarter cheaper. It is closed (its
@@ -135,12 +153,12 @@ def merge_into_gradebook(dst, job: Job) -> float:
     from nbgrader.api import Gradebook
 
     try:
-        return _copy_scores(Gradebook(f"sqlite:///{job.scratch / 'gradebook.db'}", dst.course_id), dst, job)
+        return _copy_scores(Gradebook(f"sqlite:///{job.scratch / 'gradebook.db'}", dst.course_id), dst, job, changed)
     finally:
         dst.close()
 
 
-def _copy_scores(src, dst, job: Job) -> float:
+def _copy_scores(src, dst, job: Job, changed: set[str] | None = None) -> Merged:
     from nbgrader.api import MissingEntry
 
     with warnings.catch_warnings(), src:
@@ -152,12 +170,18 @@ def _copy_scores(src, dst, job: Job) -> float:
         except MissingEntry:
             graded, timestamp = None, None
         submission = dst.update_or_create_submission(job.lab, job.student, timestamp=timestamp)
+        total, pending, regrade = 0.0, 0.0, []
         for nb in submission.notebooks:
             for grade in nb.grades:
                 score = _source_score(src, graded, grade.name, nb.name, job) if graded is not None else 0.0
                 grade.auto_score = score
-                # nbgrader's rule: a manual score or no automatic one means a person should look.
-                grade.needs_manual_grade = grade.manual_score is not None or score is None
+                if grade.manual_score is not None and (changed is None or grade.name in changed):
+                    _keep_as_old_score(nb, grade)
+                    regrade.append(grade.name)
+                # A person should look at an answer with neither an automatic nor a manual score.
+                grade.needs_manual_grade = grade.manual_score is None and score is None
+                total += grade.manual_score if grade.manual_score is not None else (score or 0.0)
+                pending += float(grade.max_score or 0) if grade.needs_manual_grade else 0.0
             for comment in nb.comments:
                 if graded is not None:
                     try:
@@ -165,7 +189,48 @@ def _copy_scores(src, dst, job: Job) -> float:
                     except MissingEntry:
                         pass
         dst.db.commit()
-        return float(submission.total_seconds_late or 0)
+        return Merged(float(submission.total_seconds_late or 0), total, pending, tuple(regrade))
+
+
+def _keep_as_old_score(nb, grade) -> None:
+    """Clear a manual score given to an earlier answer, and write it into the cell's comment as the old score."""
+    note = (f"Old score {grade.manual_score:g} / {grade.max_score:g} was for the earlier answer; "
+            f"this resubmitted answer is not graded yet.")
+    comment = next((c for c in nb.comments if c.name == grade.name), None)
+    if comment is not None:
+        earlier = f"Old comment: {comment.manual_comment}" if comment.manual_comment else ""
+        comment.manual_comment = "\n\n".join(filter(None, [note, earlier]))
+    grade.manual_score = None
+
+
+def changed_answers(before: Path, after: Path, names: Iterable[str]) -> set[str] | None:
+    """Cells whose answer differs between the last graded copy (`before`) and a new submission (`after`).
+
+    A test cell counts as changed when any answer of its notebook changed. None when there
+    is no earlier graded copy, or either copy cannot be read: nothing proves an answer unchanged.
+    """
+    changed: set[str] = set()
+    for name in names:
+        try:
+            old, new = notebooks.read(before / f"{name}.ipynb"), notebooks.read(after / f"{name}.ipynb")
+        except Exception:  # missing or unreadable: nothing to compare
+            return None
+        old_cells, new_cells = _answers_and_tests(old), _answers_and_tests(new)
+        answers = {gid for gid, (source, is_answer) in old_cells.items() | new_cells.items() if is_answer}
+        differ = {gid for gid in answers if old_cells.get(gid, ("", True))[0] != new_cells.get(gid, ("", True))[0]}
+        tests = {gid for gid, (_, is_answer) in old_cells.items() if not is_answer}
+        changed |= differ | (tests if differ else set())
+    return changed
+
+
+def _answers_and_tests(nb) -> dict[str, tuple[str, bool]]:
+    """grade_id -> (source, is an answer) for the answer (solution) and test cells of a notebook."""
+    cells = {}
+    for cell in nb.cells:
+        meta = notebooks.nbgrader_meta(cell)
+        if meta.get("grade_id") and (meta.get("solution") or meta.get("grade")):
+            cells[meta["grade_id"]] = (cell.source, bool(meta.get("solution")))
+    return cells
 
 
 def _source_score(src, graded, cell: str, notebook: str, job: Job) -> float | None:
@@ -556,11 +621,15 @@ def _finish(root: Path, gradebook, job: Job, exitcode, overdue: bool, hard_limit
     else:
         why = f"grading did not finish within {hard_limit} s and was stopped" if overdue else f"the grading process crashed (exit code {exitcode})"
         result = GradeResult(job.lab, job.student, status="not graded", reasons=[why])
+    cd = load_config(root).CourseDirectory
+    changed = changed_answers(root / cd.autograded_directory / job.student / job.lab, job.submitted, job.expected)
     try:
-        result.seconds_late = merge_into_gradebook(gradebook, job)
+        merged = merge_into_gradebook(gradebook, job, changed)
     except Exception as exc:  # a gradebook we cannot write to is the instructor's problem, not the student's
         raise GradingError(f"could not record the grades of '{job.student}' for '{job.lab}' in the gradebook: "
                            f"{error_line(exc)}") from exc
+    result.seconds_late, result.score, result.pending, result.regrade = (merged.seconds_late, merged.score,
+                                                                         merged.pending, list(merged.regrade))
     _keep_outputs(root, job)
     return result
 
@@ -590,6 +659,10 @@ def summary_table(results: list[GradeResult]) -> str:
         notes = "; ".join(r.reasons)
         if r.seconds_late > 0:
             notes = "; ".join(filter(None, [f"late by {_duration(r.seconds_late)}", notes]))
+        if r.regrade:
+            notes = "; ".join(filter(None, [notes, f"changed since graded by hand, old score kept as old: {', '.join(r.regrade)}"]))
+        if r.pending:
+            notes = "; ".join(filter(None, [notes, f"{r.pending:g} point(s) wait for manual grading"]))
         lines.append(f"{r.lab:<16} {r.student:<{width}} {r.score:>5g}/{r.max_score:<5g}  {r.status:<11} {notes}")
     graded = sum(r.status != "not graded" for r in results)
     problems = sum(not r.ok for r in results)

@@ -24,6 +24,8 @@ from .errors import CollectError
 from .layout import lab_names, resolve_labs
 
 DOWNLOADED_DIR = f"{GRADING_DIR}/downloaded"
+# An earlier submission that a new one replaces is kept here, as <student>/<lab>/<when it was replaced>/.
+REPLACED_DIR = f"{GRADING_DIR}/replaced"
 
 
 @dataclass
@@ -32,9 +34,13 @@ class CollectReport:
 
     collected: list[tuple[str, str]] = field(default_factory=list)  # (student, lab)
     unmatched: list[str] = field(default_factory=list)  # "path: why"
+    replaced: dict[tuple[str, str], str] = field(default_factory=dict)  # (student, lab) -> where the earlier copy is kept
 
     def lines(self) -> list[str]:
-        out = [f"collected {lab} for {student}" for student, lab in self.collected]
+        out = []
+        for student, lab in self.collected:
+            kept = self.replaced.get((student, lab))
+            out.append(f"collected {lab} for {student}" + (f" (replaces an earlier submission, kept in {kept})" if kept else ""))
         out += [f"not collected: {item}" for item in self.unmatched]
         out.append(f"{len(self.collected)} submission(s) collected, {len(self.unmatched)} file(s) or folder(s) not matched.")
         return out
@@ -60,10 +66,41 @@ def collect_folder(root: Path, source: Path, lab: str | None = None) -> CollectR
             elif lab_dir.name not in known:
                 report.unmatched.append(f"{rel}: no lab is named '{lab_dir.name}' (labs: {', '.join(sorted(known))})")
             elif lab_dir.name in wanted:
-                report.unmatched += _copy_submission(lab_dir, submitted / student_dir.name / lab_dir.name, rel)
+                dest = submitted / student_dir.name / lab_dir.name
+                kept = keep_earlier(root, dest)
+                report.unmatched += _copy_submission(lab_dir, dest, rel)
+                _note_replaced(root, dest, kept, (student_dir.name, lab_dir.name), report)
                 _expect_notebook(root, lab_dir.name, submitted / student_dir.name / lab_dir.name, rel, report)
                 report.collected.append((student_dir.name, lab_dir.name))
     return report
+
+
+def keep_earlier(root: Path, dest: Path) -> Path | None:
+    """Copy a submission about to be replaced to autograder/replaced/<student>/<lab>/<now>/; returns the copy."""
+    if not dest.is_dir() or not any(dest.iterdir()):
+        return None
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+    kept = Path(root) / REPLACED_DIR / dest.parent.name / dest.name / stamp
+    shutil.copytree(dest, kept, symlinks=True)
+    return kept
+
+
+def _same_files(a: Path, b: Path) -> bool:
+    """Do two submissions hold the same files with the same bytes (their hand-in times aside)?"""
+    def files(folder: Path) -> dict[str, bytes]:
+        return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*")
+                if p.is_file() and p.name != "timestamp.txt"}
+    return files(a) == files(b)
+
+
+def _note_replaced(root: Path, dest: Path, kept: Path | None, key: tuple[str, str], report: CollectReport) -> None:
+    """Report where the earlier copy of a replaced submission is kept; a copy identical to the new one is not kept."""
+    if kept is None:
+        return
+    if _same_files(kept, dest):
+        shutil.rmtree(kept)
+        return
+    report.replaced[key] = str(kept.relative_to(root))
 
 
 def _copy_submission(src: Path, dest: Path, rel: Path) -> list[str]:
@@ -136,6 +173,8 @@ def collect_zip(root: Path, archive: Path, lab: str, pattern: str | None = None,
             if info["file_id"] not in released:
                 report.unmatched.append(f"{name}: unexpected notebook name '{info['file_id']}' (collected; expected "
                                         f"{', '.join(sorted(released))}; rename it and grade again)")
+    submitted = root / load_config(root).CourseDirectory.submitted_directory
+    kept = {student: keep_earlier(root, submitted / student / lab) for student in students}
     env_db = {DB_URL_ENV: db_url} if db_url else {}
     command = [str(Path(sys.executable).parent / "nbgrader"), "zip_collect", lab, "--force",
                f"--FileNameCollectorPlugin.named_regexp={pattern}",
@@ -144,5 +183,7 @@ def collect_zip(root: Path, archive: Path, lab: str, pattern: str | None = None,
     if result.returncode != 0:
         raise CollectError(f"nbgrader zip_collect failed:\n{(result.stderr or result.stdout).strip()[-2000:]}")
     report.collected = sorted((s, lab) for s in students)
+    for student in students:
+        _note_replaced(root, submitted / student / lab, kept[student], (student, lab), report)
     return report
 
