@@ -1,21 +1,51 @@
-"""Fixtures of the lab tests: each lab's solution executed once, for every test that needs its outputs."""
+"""Fixtures of the lab tests, each paid once per lab:
+
+- `executed_lab`: the learner's finished lab (the solution's answers, no hidden tests) run under
+  papermill with the CI parameters; its last cell is the learner's self-check;
+- `graded`: real nbgrader, through the course's sandboxed `autograde`, grades a small class: the
+  solution, the blank lab and the wrong answers of `mistakes.graded_for_real`;
+- `proven`: every wrong answer proven on the shared prefix (`mlops_course.shared_prefix`). These
+  runs start in the background when the first lab test runs and go on while the other tests use
+  the cores; the tests that need them run last (see `pytest_collection_modifyitems`).
+"""
 
 from __future__ import annotations
 
 import shutil
+import threading
+import traceback
+from pathlib import Path
 
 import pytest
 
-from mlops_course import notebooks
+from mlops_course import grading, notebooks, shared_prefix
+from mlops_course.autograde import autograde
+from mlops_course.course import GRADING_DIR, IGNORED_FILES
+from mlops_course.layout import release_notebook, source_notebook
+from mlops_course.questions import without_hidden_tests
 
-from ..conftest import KERNEL, ROOT
+from ..conftest import KERNEL, ROOT, copy_course
+from . import mistakes
 
 EXECUTION_TIMEOUT = 300
+GRADING_JOBS = 2
+PROOF_TIMEOUT = 2400
+
+
+def lab_folder_copy(lab: str, dest: Path, root: Path = ROOT) -> Path:
+    """The lab's folder as a learner has it, without the notebook and anything a run wrote."""
+    shutil.copytree(root / "solutions" / lab, dest, ignore=shutil.ignore_patterns(*IGNORED_FILES, f"{lab}.ipynb"))
+    return dest
+
+
+def learners_finished_lab(lab: str):
+    """The solution as a learner's notebook holds it: every answer written, no hidden tests, CI parameters."""
+    return mistakes.ci_submission(without_hidden_tests(notebooks.read(source_notebook(ROOT, lab))))
 
 
 @pytest.fixture(scope="session")
 def executed_lab(tmp_path_factory, artifacts):
-    """The working folder of a lab whose solution ran under papermill with the CI parameters (once per lab).
+    """The working folder of a lab whose finished notebook ran under papermill with the CI parameters (once per lab).
 
     The executed notebook goes to the test artifacts (`executed/<lab>.ipynb`), for tests and for a person to read.
     """
@@ -23,16 +53,141 @@ def executed_lab(tmp_path_factory, artifacts):
 
     done = {}
 
-    def execute(lab: str):
+    def execute(lab: str) -> Path:
         if lab not in done:
-            work = tmp_path_factory.mktemp(f"executed-{lab}") / lab
-            shutil.copytree(ROOT / "solutions" / lab, work, ignore=shutil.ignore_patterns("artifacts"))
+            work = lab_folder_copy(lab, tmp_path_factory.mktemp(f"executed-{lab}") / lab)
+            notebooks.write(learners_finished_lab(lab), work / f"{lab}.ipynb")
             out = artifacts / "executed" / f"{lab}.ipynb"
             out.parent.mkdir(parents=True, exist_ok=True)
-            pm.execute_notebook(str(work / f"{lab}.ipynb"), str(out), parameters=notebooks.CI_PARAMETERS,
-                                kernel_name=KERNEL, cwd=str(work), execution_timeout=EXECUTION_TIMEOUT,
-                                progress_bar=False)
+            pm.execute_notebook(str(work / f"{lab}.ipynb"), str(out), kernel_name=KERNEL, cwd=str(work),
+                                execution_timeout=EXECUTION_TIMEOUT, progress_bar=False)
             done[lab] = work
         return done[lab]
 
     return execute
+
+
+class GradedClass(dict):
+    """Cell scores per student, plus where the graded notebooks are and why any submission lost points."""
+
+    def __init__(self, course: Path, lab: str, scores: dict[str, dict[str, grading.CellScore]], reasons: dict[str, list[str]]):
+        super().__init__(scores)
+        self.course, self.lab, self.reasons = course, lab, reasons
+
+    def errors(self, student: str, grade_ids) -> dict[str, str]:
+        """The end of the error each named cell printed in the student's graded notebook: what a failure report needs."""
+        nb = notebooks.read(self.course / GRADING_DIR / "autograded" / student / self.lab / f"{self.lab}.ipynb")
+        found = {}
+        for grade_id in grade_ids:
+            outputs = notebooks.find_cell(nb, grade_id).get("outputs", [])
+            # nbgrader fails a test cell on an error or on anything written to stderr.
+            errors = [f"{o.ename}: {o.evalue}" for o in outputs if o.output_type == "error"]
+            errors += [f"stderr: {o.text!r}" for o in outputs if o.output_type == "stream" and o.name == "stderr"]
+            found[grade_id] = "; ".join(errors)[-1500:] or "no error output"
+        return found
+
+
+def grade_class(course: Path, lab: str) -> GradedClass:
+    """Release the lab, submit the solution, the blank lab and the sampled wrong answers, grade them all.
+
+    Grading goes through the course's sandboxed parallel autograde (two jobs), as an instructor's would.
+    """
+    grading.generate_assignment(course, lab)
+    solution = notebooks.read(source_notebook(course, lab))
+    blank = notebooks.read(release_notebook(course, lab))
+    submissions = {"solution": mistakes.ci_submission(solution), "blank": mistakes.ci_submission(blank)}
+    for wrong in mistakes.graded_for_real(lab, solution):
+        submissions[wrong.student] = wrong.submission(solution)
+    for student, nb in submissions.items():
+        grading.submit(course, lab, student, {lab: nb})
+    results = autograde(course, lab, jobs=GRADING_JOBS, progress=False)
+    not_graded = {r.student: r.reasons for r in results if r.status == "not graded"}
+    assert not not_graded, f"{lab}: the autograder could not grade {not_graded}"
+    reasons = {r.student: r.reasons for r in results if r.reasons}
+    return GradedClass(course, lab, {student: grading.cell_scores(course, lab, student) for student in submissions}, reasons)
+
+
+@pytest.fixture(scope="session")
+def graded(tmp_path_factory):
+    """Grades per lab and student, computed once per lab on first use."""
+    cache: dict[str, GradedClass] = {}
+
+    def get(lab: str) -> GradedClass:
+        if lab not in cache:
+            course = copy_course(tmp_path_factory.mktemp(f"course-{lab}"), [lab])
+            cache[lab] = grade_class(course, lab)
+        return cache[lab]
+
+    return get
+
+
+def prove_lab(lab: str, work: Path, root: Path = ROOT, students: list[str] | None = None,
+              whole: bool = True) -> shared_prefix.Proof:
+    """The lab's wrong answers (or the `students` named) on the shared prefix of its graded notebook.
+
+    The graded notebook is the solution with its hidden tests, in CI mode, as nbgrader grades it.
+    """
+    from mlops_course.questions import find_question, questions
+
+    solution = notebooks.read(source_notebook(root, lab))
+    found = questions(solution)
+    variants = [shared_prefix.Variant(w.student, {w.answer_cell: w.code}, w.loses,
+                                      check=find_question(found, w.answer_cell).id)
+                for w in mistakes.wrong_answers(lab) if students is None or w.student in students]
+    folder = lab_folder_copy(lab, work / lab, root)
+    return shared_prefix.prove(mistakes.ci_submission(solution), folder, variants, whole=whole, timeout=PROOF_TIMEOUT)
+
+
+class ProofPool:
+    """Proves the labs' wrong answers one lab at a time in a background thread, in the order asked."""
+
+    def __init__(self, labs: list[str], base: Path):
+        self.labs, self.base = labs, base
+        self.done = {lab: threading.Event() for lab in labs}
+        self.results: dict[str, shared_prefix.Proof | str] = {}
+        self.thread = threading.Thread(target=self._work, name="shared-prefix-proofs", daemon=True)
+        self.thread.start()
+
+    def _work(self) -> None:
+        for lab in self.labs:
+            try:
+                self.results[lab] = prove_lab(lab, self.base / lab)
+            except Exception:  # the tests of that lab report it; the other labs go on
+                self.results[lab] = traceback.format_exc()
+            self.done[lab].set()
+
+    def get(self, lab: str) -> shared_prefix.Proof:
+        assert lab in self.done, f"{lab} was not scheduled for a shared-prefix proof"
+        self.done[lab].wait(PROOF_TIMEOUT + 60)
+        result = self.results.get(lab, f"the proof of {lab} did not finish")
+        assert not isinstance(result, str), f"{lab}: the shared-prefix run failed:\n{result}"
+        return result
+
+
+PROVEN_LABS: list[str] = []
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Tests that read the shared-prefix proofs run last, so that the proofs compute while the rest runs."""
+    needing = [item for item in items if "proven" in getattr(item, "fixturenames", ())]
+    labs = []
+    for item in needing:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        lab = params.get("lab") or getattr(params.get("wrong"), "lab", None)
+        if lab and lab not in labs:
+            labs.append(lab)
+    PROVEN_LABS[:] = labs
+    others = [item for item in items if item not in needing]
+    items[:] = others + needing
+
+
+@pytest.fixture(scope="session", autouse=True)
+def proof_pool(tmp_path_factory):
+    """Starts the background proofs of every lab whose proof some selected test reads."""
+    return ProofPool(list(PROVEN_LABS), tmp_path_factory.mktemp("proofs")) if PROVEN_LABS else None
+
+
+@pytest.fixture(scope="session")
+def proven(proof_pool):
+    """The shared-prefix proof of a lab's wrong answers (computed in the background)."""
+    return proof_pool.get

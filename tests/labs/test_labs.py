@@ -2,140 +2,47 @@
 
 For every lab in solutions/ (found at collection time, so a new lab is tested
 without touching this file):
-- the solution notebook runs under papermill with the CI parameters;
-- real nbgrader grades a small class: the solution gets every autograded
-  point, the untouched released lab gets zero, and each plausible wrong answer
-  in wrong_answers/<lab>.yml loses the points of the test cells it names;
+- the learner's finished lab runs under papermill with the CI parameters, and
+  its last cell, the self-check, passes every question without a hidden line;
+- real nbgrader grades a small class through the course's sandboxed autograde:
+  the solution gets every autograded point, the untouched released lab gets
+  zero, and sampled wrong answers lose the points of the test cells they name;
+- every plausible wrong answer in wrong_answers/<lab>.yml loses the points of
+  the test cells it names, proven on the shared prefix (`mlops_course.shared_prefix`:
+  the graded notebook runs once, each wrong answer in a fork of it), and the
+  self-check there fails its question with a visible test's message, or passes
+  it when only hidden tests can catch the mistake;
 - every autograded test cell has at least one such wrong answer.
+
+tests/labs/test_agreement.py shows that the shared prefix and real nbgrader agree.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
+import re
 
 import pytest
-import yaml
 
-from mlops_course import grading, notebooks
-from mlops_course.autograde import autograde
-from mlops_course.course import GRADING_DIR
-from mlops_course.layout import lab_names, release_notebook, source_notebook
-from mlops_course.quiz import is_quiz
+from mlops_course import notebooks
+from mlops_course.layout import source_notebook
+from mlops_course.questions import find_question, questions, without_hidden_tests
+from mlops_course.selfcheck import Status, report_from_outputs
 
-from ..conftest import ROOT, copy_course
-
-# Hands-on labs only: lesson quizzes (quiz-<chapter>) have no QUICK parameter or wrong-answer files;
-# tests/test_quiz.py grades every one of their wrong options instead.
-LABS = [lab for lab in lab_names(ROOT) if not is_quiz(lab)]
-WRONG_ANSWERS = Path(__file__).parent / "wrong_answers"
-GRADING_JOBS = 2
-
-
-@dataclass(frozen=True)
-class WrongAnswer:
-    lab: str
-    number: int
-    mistake: str
-    answer_cell: str
-    loses: tuple[str, ...]
-    code: str
-
-    @property
-    def student(self) -> str:
-        return f"wrong-{self.number:02d}"
-
-
-def wrong_answers(lab: str) -> list[WrongAnswer]:
-    path = WRONG_ANSWERS / f"{lab}.yml"
-    if not path.exists():
-        return []
-    entries = yaml.safe_load(path.read_text()) or []
-    return [
-        WrongAnswer(lab, i + 1, e["mistake"], e["answer_cell"], tuple(e["loses"]), e["code"])
-        for i, e in enumerate(entries)
-    ]
-
+from ..conftest import ROOT
+from ..hidden_text import assert_reveals_nothing_hidden, assertion_messages
+from .mistakes import LABS, graded_for_real, not_lost, wrong_answers
 
 ALL_WRONG = [w for lab in LABS for w in wrong_answers(lab)]
+HANDS_ON = [lab for lab in LABS if lab.startswith("lab")]
 
 
-def ci_submission(nb):
-    return notebooks.with_parameters(nb, notebooks.CI_PARAMETERS)
-
-
-class GradedClass(dict):
-    """Cell scores per student, plus where the graded notebooks are and why any submission lost points."""
-
-    def __init__(self, course: Path, lab: str, scores: dict[str, dict[str, grading.CellScore]], reasons: dict[str, list[str]]):
-        super().__init__(scores)
-        self.course, self.lab, self.reasons = course, lab, reasons
-
-    def errors(self, student: str, grade_ids) -> dict[str, str]:
-        """The end of the error each named cell printed in the student's graded notebook: what a failure report needs."""
-        nb = notebooks.read(self.course / GRADING_DIR / "autograded" / student / self.lab / f"{self.lab}.ipynb")
-        found = {}
-        for grade_id in grade_ids:
-            outputs = notebooks.find_cell(nb, grade_id).get("outputs", [])
-            # nbgrader fails a test cell on an error or on anything written to stderr.
-            errors = [f"{o.ename}: {o.evalue}" for o in outputs if o.output_type == "error"]
-            errors += [f"stderr: {o.text!r}" for o in outputs if o.output_type == "stream" and o.name == "stderr"]
-            found[grade_id] = "; ".join(errors)[-1500:] or "no error output"
-        return found
-
-
-def grade_class(course: Path, lab: str) -> GradedClass:
-    """Release the lab, submit the solution, the blank lab and every wrong answer, grade them all.
-
-    Grading goes through the course's sandboxed parallel autograde (two jobs), as an instructor's would.
-    """
-    grading.generate_assignment(course, lab)
-    solution = notebooks.read(source_notebook(course, lab))
-    blank = notebooks.read(release_notebook(course, lab))
-    submissions = {"solution": ci_submission(solution), "blank": ci_submission(blank)}
-    for wrong in wrong_answers(lab):
-        answered = notebooks.with_answer(solution, wrong.answer_cell, wrong.code)
-        submissions[wrong.student] = ci_submission(notebooks.skipping_after(answered, wrong.loses))
-    for student, nb in submissions.items():
-        grading.submit(course, lab, student, {lab: nb})
-    results = autograde(course, lab, jobs=GRADING_JOBS, progress=False)
-    not_graded = {r.student: r.reasons for r in results if r.status == "not graded"}
-    assert not not_graded, f"{lab}: the autograder could not grade {not_graded}"
-    reasons = {r.student: r.reasons for r in results if r.reasons}
-    return GradedClass(course, lab, {student: grading.cell_scores(course, lab, student) for student in submissions}, reasons)
-
-
-@pytest.fixture(scope="session")
-def graded(tmp_path_factory):
-    """Grades per lab and student, computed once per lab on first use."""
-    cache: dict[str, dict] = {}
-
-    def get(lab: str):
-        if lab not in cache:
-            course = copy_course(tmp_path_factory.mktemp(f"course-{lab}"), [lab])
-            cache[lab] = grade_class(course, lab)
-        return cache[lab]
-
-    return get
-
-
-def autograded(scores: dict[str, grading.CellScore]) -> dict[str, grading.CellScore]:
+def autograded(scores):
     return {k: v for k, v in scores.items() if v.autograded}
 
 
 def test_labs_exist():
     """Is there at least one lab to test?"""
     assert LABS, "solutions/ holds no lab (a folder with a notebook of the same name)"
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("lab", LABS)
-def test_solution_executes_in_ci_mode(lab, executed_lab, artifacts):
-    """Does the solution notebook run from top to bottom under papermill with the CI parameters?"""
-    executed_lab(lab)
-    executed = notebooks.read(artifacts / "executed" / f"{lab}.ipynb")
-    not_run = [i for i, cell in enumerate(executed.cells) if cell.cell_type == "code" and cell.execution_count is None]
-    assert not not_run, f"{lab}: code cells {not_run} did not run"
 
 
 @pytest.mark.parametrize("lab", LABS)
@@ -147,8 +54,33 @@ def test_lab_has_quick_parameter(lab):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("lab", LABS)
+def test_solution_executes_in_ci_mode(lab, executed_lab, artifacts):
+    """Does the learner's finished lab run from top to bottom under papermill with the CI parameters?"""
+    executed_lab(lab)
+    executed = notebooks.read(artifacts / "executed" / f"{lab}.ipynb")
+    not_run = [i for i, cell in enumerate(executed.cells) if cell.cell_type == "code" and cell.execution_count is None]
+    assert not not_run, f"{lab}: code cells {not_run} did not run"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lab", HANDS_ON)
+def test_check_on_the_solution_reports_all_passed(lab, executed_lab, artifacts):
+    """Does the lab's last cell, the self-check, pass every question of the finished lab without showing hidden tests?"""
+    executed_lab(lab)
+    executed = notebooks.read(artifacts / "executed" / f"{lab}.ipynb")
+    report = report_from_outputs([c for c in executed.cells if c.cell_type == "code"][-1])
+    assert report is not None, f"{lab}: the self-check cell printed no report"
+    failing = {r.question.label: f"{r.status.value}: {r.hint}" for r in report.results
+               if not r.question.manual and r.status is not Status.PASSED}
+    assert not failing, f"{lab}: the solution should pass every visible test: {failing}"
+    assert report.all_passed and len(report.results) == len(questions(executed))
+    assert_reveals_nothing_hidden(lab, report.text())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lab", LABS)
 def test_solution_gets_full_marks(lab, graded):
-    """Does the solution score every autograded point?"""
+    """Does the solution score every autograded point in real grading?"""
     scores = autograded(graded(lab)["solution"])
     assert scores, f"{lab} has no autograded test cells"
     lost = {k: f"{v.score}/{v.max_score}" for k, v in scores.items() if v.score < v.max_score}
@@ -161,7 +93,7 @@ def test_solution_gets_full_marks(lab, graded):
 @pytest.mark.slow
 @pytest.mark.parametrize("lab", LABS)
 def test_blank_lab_gets_zero(lab, graded):
-    """Does the untouched released lab score zero, manual answers included?"""
+    """Does the untouched released lab score zero in real grading, manual answers included?"""
     scores = graded(lab)["blank"]
     earned = {k: v.score for k, v in scores.items() if v.score > 0}
     assert not earned, f"the blank {lab} earned points in: {earned}"
@@ -170,16 +102,55 @@ def test_blank_lab_gets_zero(lab, graded):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("lab", [lab for lab in LABS if wrong_answers(lab)])
+def test_sampled_wrong_answers_lose_points_in_real_grading(lab, graded):
+    """Do the wrong answers real nbgrader grades (the earliest and the deepest) lose the points of the cells they name?"""
+    sample = graded_for_real(lab, notebooks.read(source_notebook(ROOT, lab)))
+    assert sample, f"{lab}: no wrong answer was graded for real"
+    for wrong in sample:
+        scores = graded(lab)[wrong.student]
+        failures = not_lost(wrong, {c: scores[c].score for c in wrong.loses}, {c: scores[c].max_score for c in wrong.loses})
+        assert not failures, "\n".join(failures)
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("wrong", ALL_WRONG, ids=lambda w: f"{w.lab}-{w.student}")
-def test_wrong_answer_loses_points(wrong, graded):
+def test_wrong_answer_loses_points(wrong, proven):
     """Does this plausible mistake lose the points of the test cells it should fail?"""
-    scores = graded(wrong.lab)[wrong.student]
-    for cell in wrong.loses:
-        assert cell in scores, f"{wrong.lab}: no test cell named '{cell}'"
-        assert scores[cell].score == 0, (
-            f"{wrong.lab}: the mistake '{wrong.mistake}' in '{wrong.answer_cell}' "
-            f"still earned {scores[cell].score}/{scores[cell].max_score} in '{cell}'"
-        )
+    assert wrong.loses, f"{wrong.lab} {wrong.student}: name the test cells the mistake must fail under `loses`"
+    proof = proven(wrong.lab)
+    assert wrong.student not in proof.problems, f"{wrong.lab} {wrong.student}: {proof.problems.get(wrong.student)}"
+    cells = proof.variants[wrong.student].cells
+    missing = [c for c in wrong.loses if c not in cells]
+    assert not missing, f"{wrong.lab}: no test cell named {missing}"
+    failures = not_lost(wrong, {c: cells[c].score for c in wrong.loses}, {c: cells[c].max_score for c in wrong.loses})
+    assert not failures, "\n".join(failures)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lab", [lab for lab in HANDS_ON if wrong_answers(lab)])
+def test_check_on_wrong_answers_names_the_failing_question_with_its_hint(lab, proven):
+    """Does each plausible mistake fail its question in the self-check with a hint from the visible tests
+    (or pass, if only hidden tests catch it), without revealing a hidden test?"""
+    proof = proven(lab)
+    visible = without_hidden_tests(notebooks.read(source_notebook(ROOT, lab)))
+    found = questions(visible)
+    caught = []
+    for wrong in wrong_answers(lab):
+        assert wrong.student in proof.variants, f"{lab} {wrong.student}: {proof.problems.get(wrong.student)}"
+        status, hint = proof.variants[wrong.student].check
+        question = find_question(found, wrong.answer_cell)
+        assert_reveals_nothing_hidden(lab, hint)
+        if status == Status.PASSED.value:
+            continue  # only the hidden tests catch this one; the grading tests prove that
+        assert status in (Status.FAILED.value, Status.ERROR.value), f"{wrong.mistake}: {status}: {hint}"
+        if status == Status.FAILED.value:
+            messages = [m for t in question.tests for m in assertion_messages(notebooks.find_cell(visible, t).source)]
+            assert any(re.fullmatch(m, hint, re.DOTALL) for m in messages), (
+                f"{lab}, '{wrong.mistake}': the hint '{hint}' is not one of the visible tests' messages"
+            )
+        caught.append(wrong.mistake)
+    assert caught, f"{lab}: no wrong answer is caught by a visible test; learners would get no hint at all"
 
 
 @pytest.mark.parametrize("lab", LABS)
