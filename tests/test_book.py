@@ -176,3 +176,19 @@ def test_a_page_naming_a_missing_lab_or_an_existing_one_as_coming_is_caught(tmp_
     assert [p.split("' ")[1] for p in problems] == [
         "names Lab 09, which does not exist", "names Lab 07, which does not exist",
         "marks a lab that exists as coming", "names Lab 08, which does not exist"], problems
+
+
+FIGURE = re.compile(r"^```\{(?:figure|image)\}\s+(\S+)", re.M)
+
+
+def test_every_figure_is_a_local_file_a_page_shows():
+    """Does every figure directive name a file in book/images/, and is every file there shown by some page?"""
+    book = ROOT / "book"
+    shown = set()
+    for page in (p for p in book.rglob("*.md") if "_build" not in p.parts):
+        for target in FIGURE.findall(page.read_text()):
+            path = (page.parent / target).resolve()
+            assert path.is_file() and path.parent == (book / "images").resolve(), f"{page.name}: {target}"
+            shown.add(path.name)
+    unused = sorted(p.name for p in (book / "images").iterdir() if p.name not in shown)
+    assert not unused, f"no page shows {unused}: add a figure for it or delete it"
