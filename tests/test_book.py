@@ -178,7 +178,7 @@ def test_a_page_naming_a_missing_lab_or_an_existing_one_as_coming_is_caught(tmp_
         "marks a lab that exists as coming", "names Lab 08, which does not exist"], problems
 
 
-FIGURE = re.compile(r"^```\{(?:figure|image)\}\s+(\S+)", re.M)
+FIGURE = re.compile(r"^```\{(?:figure|image)\}\s+(\S+)", re.MULTILINE)
 
 
 def test_every_figure_is_a_local_file_a_page_shows():
