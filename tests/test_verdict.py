@@ -131,3 +131,74 @@ def test_check_validate_and_progress_agree_with_the_grader(tmp_path):
                for c in learner.cells for o in c.get("outputs", [])), "the warning should reach stderr here"
     cells = cells_by_id(learner)
     assert {q.id: question_status(q, cells) for q in questions(learner)} == {q: PASSED for q in CORRECT} | {"three": "failed"}
+
+
+# --- every message points at the real cause ----------------------------------------------------
+
+def chain_lab() -> nbformat.NotebookNode:
+    """Question 2 builds on Question 1's `base`; Question 3 on `data`, made by a read-only cell."""
+    return nbf.notebook(
+        nbf.prompt("**Question 1.** Write `base()`.", "base_prompt"),
+        nbf.answer("def base():\n    return 1", "base"),
+        nbf.graded_test('assert base() == 1, "base() should be 1"', "test_base"),
+        nbf.prompt("**Question 2.** Write `twice()`.", "twice_prompt"),
+        nbf.answer("def twice():\n    return 2 * base()", "twice"),
+        nbf.graded_test('assert twice() == 2, "twice() should be 2"', "test_twice"),
+        nbformat.v4.new_code_cell("data = [1, 2, 3]"),
+        nbf.prompt("**Question 3.** Set `total`.", "total_prompt"),
+        nbf.answer("total = sum(data)", "total"),
+        nbf.graded_test('assert total == 6, "total should be 6"', "test_total"),
+    )
+
+
+def explained(nb, source: str, with_outputs: bool = False) -> dict:
+    from mlops_course.selfcheck import explain, run_visible_tests
+
+    namespace: dict = {}
+    exec(source, namespace)
+    return {r.question.id: (r.status.value, r.hint) for r in explain(run_visible_tests(nb, namespace), nb, with_outputs)}
+
+
+def test_a_syntax_error_in_the_answer_is_reported_as_such_not_as_not_run():
+    """Does check() say the answer cell raised SyntaxError, where the test only sees an undefined name?"""
+    nb = notebooks.with_answer(chain_lab(), "base", "def base(:\n    return 1")
+    results = explained(nb, "data = [1, 2, 3]\ntotal = 6")
+    status, hint = results["base"]
+    assert status == "error" and hint.startswith("your answer cell raised SyntaxError: "), hint
+    assert "not defined" not in hint
+
+
+def test_a_knock_on_failure_names_the_earlier_question_first():
+    """Does a question failing because an earlier one it builds on fails say so first, and only then?"""
+    results = explained(chain_lab(), "def base():\n    return 5\ndef twice():\n    return 2 * base()\ndata = [1, 2, 3]\ntotal = 6")
+    assert results["base"] == ("failed", "base() should be 1")
+    assert results["twice"] == ("failed", "Question 1 fails too: fix it first; twice() should be 2")
+    assert results["total"] == ("passed", ""), "Question 3 does not build on Question 1"
+    independent = explained(chain_lab(), "def base():\n    return 5\ndata = [1, 2, 3]\ntotal = 7")
+    assert independent["total"] == ("failed", "total should be 6"), "a question that does not build on Question 1"
+
+
+def test_a_cell_that_raised_is_named():
+    """Is a read-only cell that raised, and that the failing question relies on, named by number and first line?"""
+    nb = notebooks.with_answer(chain_lab(), "twice", "def twice():\n    return 2")
+    nb.cells[6].source = "data = load_data()"
+    nb.cells[6].outputs = [nbformat.v4.new_output("error", ename="NameError", evalue="name 'load_data' is not defined",
+                                                  traceback=[])]
+    status, hint = explained(nb, "def base():\n    return 1\ndef twice():\n    return 2", with_outputs=True)["total"]
+    assert hint.startswith("cell 7 (data = load_data()) raised NameError: name 'load_data' is not defined; "), hint
+
+
+@pytest.mark.slow
+def test_every_tool_reports_a_syntax_error_in_the_answer_cell(tmp_path):
+    """Do `mlops-course check` and validate both say the answer cell raised SyntaxError, and the knock-on?"""
+    from mlops_course.selfcheck import check_notebook
+    from mlops_course.validate import validate_notebook
+
+    path = tmp_path / "lab97-chain" / "lab97-chain.ipynb"
+    notebooks.write(notebooks.with_answer(chain_lab(), "base", "def base(:\n    return 1"), path)
+    hints = {r.question.id: r.hint for r in check_notebook(path).results}
+    assert hints["base"].startswith("your answer cell raised SyntaxError: "), hints
+    assert hints["twice"].startswith("Question 1 fails too: fix it first"), hints
+    failed = dict(validate_notebook(path).failed)
+    assert failed["Question 1"].startswith("your answer cell raised SyntaxError: "), failed
+    assert failed["Question 2"].startswith("Question 1 fails too: fix it first"), failed

@@ -9,8 +9,9 @@ notebook order, so a new lab needs no lab-specific code.
 
 from __future__ import annotations
 
+import ast
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import nbformat
 from nbformat import NotebookNode
@@ -21,6 +22,7 @@ from .errors import UnknownQuestionError
 # What nbgrader's release step leaves in an answer cell (nbgrader's ClearSolutions defaults).
 CODE_STUB = "raise NotImplementedError()"
 TEXT_STUB = "YOUR ANSWER HERE"
+TOP_LEVEL_NAME = re.compile(r"^(?:async\s+)?(?:def|class)\s+(\w+)|^(\w+)\s*(?::[^=]*)?=(?!=)", re.M)
 QUESTION_LABEL = re.compile(r"\*\*\s*(Question\s+[\w.-]+)")
 
 
@@ -123,3 +125,97 @@ def is_unanswered(cell: NotebookNode) -> bool:
 
 def cells_by_id(nb: NotebookNode) -> dict[str, NotebookNode]:
     return {notebooks.nbgrader_meta(c)["grade_id"]: c for c in nb.cells if notebooks.nbgrader_meta(c).get("grade_id")}
+
+
+def python_source(source: str) -> str:
+    """IPython syntax (magics) turned into plain Python, as the kernel would run it."""
+    try:
+        from IPython.core.inputtransformer2 import TransformerManager
+    except ImportError:  # pragma: no cover - IPython comes with the course
+        return source
+    return TransformerManager().transform_cell(source)
+
+
+def cell_error(cell: NotebookNode, with_outputs: bool = True) -> str | None:
+    """Why a code cell could not run: 'SyntaxError: ... (line 3)' or the error its outputs show; None if it ran.
+
+    A test that then says "name 'f' is not defined" blames the wrong thing; the self-check and
+    validate report this instead. NotImplementedError is the released stub, reported as not done.
+    `with_outputs=False` only compiles the source (a saved notebook's outputs may be stale).
+    """
+    if cell.get("cell_type") != "code":
+        return None
+    if with_outputs:
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error" and output.get("ename") != "NotImplementedError":
+                return f"{output.get('ename')}: {output.get('evalue')}".strip()
+    try:
+        compile(python_source(cell.source), "<answer cell>", "exec")
+    except SyntaxError as exc:
+        return f"{type(exc).__name__}: {exc.msg} (line {exc.lineno})"
+    return None
+
+
+def answer_raised(error: str) -> str:
+    """The hint for a question whose answer cell raised: the same words in check() and validate."""
+    return f"your answer cell raised {error}: fix it, then run it and the cells below again"
+
+
+def fails_too(labels: list[str]) -> str:
+    """The note for earlier questions a failing one builds on that fail too ("Question 1 fails too: fix it first")."""
+    one = len(labels) == 1
+    return f"{', '.join(labels)} {'fails' if one else 'fail'} too: fix {'it' if one else 'them'} first"
+
+
+def _names(source: str) -> tuple[set[str], set[str]]:
+    """(names a cell defines at top level, names it reads anywhere); nothing for a cell that does not parse."""
+    try:
+        tree = ast.parse(python_source(source))
+    except SyntaxError:  # what it was meant to define, so the questions using it are still linked to it
+        return {a or b for a, b in TOP_LEVEL_NAME.findall(source)}, set()
+    defined: set[str] = set()
+    for statement in tree.body:
+        if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            defined.add(statement.name)
+        elif isinstance(statement, (ast.Import, ast.ImportFrom)):
+            defined |= {(a.asname or a.name).split(".")[0] for a in statement.names}
+        else:
+            defined |= {n.id for n in ast.walk(statement) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    return defined, used
+
+
+@dataclass(frozen=True)
+class BuildsOn:
+    """What a question relies on: earlier questions (by id) and other code cells (by index in the notebook)."""
+
+    questions: set[str] = field(default_factory=set)
+    cells: set[int] = field(default_factory=set)
+
+
+def builds_on(nb: NotebookNode) -> dict[str, BuildsOn]:
+    """For each question, the earlier questions and plain code cells whose names its answer and tests use.
+
+    Followed through the notebook's cells by name (who defines what), so a wrong answer to
+    Question 1 that breaks Question 5 can be named first: "Question 1 fails too".
+    """
+    found = questions(nb)
+    owner = {name: q.id for q in found for name in (*q.answers, *q.tests)}
+    origin: dict[str, tuple[frozenset[str], frozenset[int]]] = {}
+    result = {q.id: BuildsOn() for q in found}
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        defined, used = _names(cell.source)
+        qid = owner.get(notebooks.nbgrader_meta(cell).get("grade_id", ""))
+        from_questions = {qid for name in used if name in origin for qid in origin[name][0]}
+        from_cells = {i for name in used if name in origin for i in origin[name][1]}
+        if qid is not None:
+            result[qid].questions.update(from_questions - {qid})
+            result[qid].cells.update(from_cells)
+            mine = (frozenset(from_questions | {qid}), frozenset(from_cells))
+        else:
+            mine = (frozenset(from_questions), frozenset(from_cells | {index}))
+        for name in defined:
+            origin[name] = mine
+    return result

@@ -29,7 +29,8 @@ from nbformat import NotebookNode
 
 from . import notebooks
 from .errors import SelfCheckError
-from .questions import Question, cells_by_id, find_question, is_unanswered, questions, without_hidden_tests
+from .questions import (Question, answer_raised, builds_on, cell_error, cells_by_id, fails_too, find_question,
+                        is_unanswered, python_source, questions, without_hidden_tests)
 
 MIME_TYPE = "application/vnd.mlops-course.selfcheck+json"
 # Lines that call the self-check; the command-line check drops them and appends its own.
@@ -131,15 +132,6 @@ def _innermost_frame_file(exc: BaseException) -> str:
     return tb.tb_frame.f_code.co_filename if tb is not None else ""
 
 
-def _python_source(source: str) -> str:
-    """IPython syntax (magics) turned into plain Python, as the kernel would run it."""
-    try:
-        from IPython.core.inputtransformer2 import TransformerManager
-    except ImportError:  # pragma: no cover - IPython comes with the course
-        return source
-    return TransformerManager().transform_cell(source)
-
-
 def run_test(source: str, test_id: str, namespace: dict[str, Any]) -> tuple[Status, str]:
     """Run one visible test cell on a shallow copy of `namespace`; return its status and hint.
 
@@ -148,7 +140,7 @@ def run_test(source: str, test_id: str, namespace: dict[str, Any]) -> tuple[Stat
     """
     filename = f"<visible tests of {test_id}>"
     try:
-        code = compile(_python_source(source), filename, "exec")
+        code = compile(python_source(source), filename, "exec")
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()), \
                 warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -199,6 +191,48 @@ def run_visible_tests(nb: NotebookNode, namespace: dict[str, Any], question: str
     return results
 
 
+def _cell_name(nb: NotebookNode, index: int) -> str:
+    """'cell 12 (first line)', numbered as in the learner's notebook (papermill's injected cell not counted)."""
+    injected = sum("injected-parameters" in c.metadata.get("tags", []) for c in nb.cells[:index])
+    return f"cell {index + 1 - injected} ({(nb.cells[index].source.strip().splitlines() or [''])[0][:50]})"
+
+
+def explain(results: list[Result], nb: NotebookNode, with_outputs: bool) -> list[Result]:
+    """Point each failing question at its first cause, before the test's own hint.
+
+    The answer cell raised (a SyntaxError reads as "your answer cell raised ...", not as
+    "not run yet"); an earlier question it builds on fails too ("Question 1 fails too: fix it
+    first"); a code cell it relies on raised (named by number and first line). `with_outputs`
+    reads the cells' outputs (a notebook just run); without, only syntax is checked.
+    """
+    cells = cells_by_id(nb)
+    depends = builds_on(nb)
+    by_id: dict[str, Result] = {}  # the questions explained so far (an earlier one may have become an error)
+    explained = []
+    for r in results:
+        answers = [cells[a] for a in r.question.answers if a in cells]
+        if r.status not in (Status.FAILED, Status.ERROR, Status.NOT_DONE) or any(is_unanswered(c) for c in answers):
+            explained.append(by_id.setdefault(r.question.id, r))
+            continue
+        status, hint = r.status, r.hint
+        raised = next((e for c in answers if (e := cell_error(c, with_outputs))), None)
+        if raised:
+            status, hint = Status.ERROR, answer_raised(raised)
+        needs = depends.get(r.question.id)
+        notes = []
+        if needs:
+            earlier = [e.question.label for q, e in by_id.items()
+                       if q in needs.questions and e.status in (Status.FAILED, Status.ERROR)]
+            if earlier:
+                notes.append(fails_too(earlier))
+            if with_outputs:
+                notes += [f"{_cell_name(nb, i)} raised {e}" for i in sorted(needs.cells)
+                          if (e := cell_error(nb.cells[i]))][:1]
+        explained.append(Result(r.question, status, "; ".join([*notes, hint])))
+        by_id[r.question.id] = explained[-1]
+    return explained
+
+
 def find_notebook(namespace: dict[str, Any], given: str | Path | None = None) -> Path:
     """The notebook this kernel runs: named by the caller, by Jupyter or VS Code, or by the lab folder convention."""
     if given is not None:
@@ -223,11 +257,13 @@ def find_notebook(namespace: dict[str, Any], given: str | Path | None = None) ->
     )
 
 
-def check(question: str | None = None, notebook: str | Path | None = None) -> None:
+def check(question: str | None = None, notebook: str | Path | None = None, explain_failures: bool = True) -> None:
     """Run the visible tests of this lab (or of one question) on what you have run so far, and show the result.
 
     `question` is a question's number ("3"), its answer cell (e.g. "add_target")
     or its test cell. Nothing is graded or saved: this only tells you where you stand.
+    `explain_failures=False` leaves each hint as its test gave it (`mlops-course check`
+    explains them itself once the run's outputs are known).
     """
     if os.environ.get("NBGRADER_EXECUTION"):
         print("Self-check skipped: nbgrader is running this notebook and runs every test itself.")
@@ -239,7 +275,10 @@ def check(question: str | None = None, notebook: str | Path | None = None) -> No
     if shell is None:
         raise SelfCheckError("check() runs inside a Jupyter notebook; in a terminal run `mlops-course check <notebook>`")
     path = find_notebook(shell.user_ns, notebook)
-    results = run_visible_tests(notebooks.read(path), shell.user_ns, question)
+    nb = notebooks.read(path)
+    results = run_visible_tests(nb, shell.user_ns, question)
+    if explain_failures:
+        results = explain(results, without_hidden_tests(nb), with_outputs=False)  # saved outputs may be stale
     display(Report(path.stem, tuple(results)))
 
 
@@ -268,7 +307,7 @@ def check_notebook(path: Path, question: str | None = None, quick: bool = False)
         prepared.cells = [c for c in prepared.cells if not (c.cell_type == "code" and CHECK_IMPORT in c.source)]
         if quick:
             prepared = notebooks.with_parameters(prepared, notebooks.CI_PARAMETERS)
-        call = f"check(question={question!r}, notebook={str(copy)!r})"
+        call = f"check(question={question!r}, notebook={str(copy)!r}, explain_failures=False)"
         prepared.cells.append(nbformat.v4.new_code_cell(f"from {CHECK_IMPORT} import check\n{call}"))
         notebooks.write(prepared, copy)  # the scratch copy holds no hidden test either
         execute(prepared, copy.parent, label=path.name)
@@ -277,7 +316,8 @@ def check_notebook(path: Path, question: str | None = None, quick: bool = False)
     if report is None:
         errors = [f"{o.get('ename')}: {o.get('evalue')}" for o in last.get("outputs", []) if o.get("output_type") == "error"]
         raise SelfCheckError(f"the self-check did not run in {path.name}: {'; '.join(errors) or 'no output'}")
-    return report
+    prepared.cells.pop()
+    return Report(report.lab, tuple(explain(list(report.results), prepared, with_outputs=True)))
 
 
 def print_report(report: Report, stream=None) -> None:

@@ -15,7 +15,9 @@ from pathlib import Path
 
 from . import notebooks
 from .errors import SelfCheckError
-from .questions import Question, cells_by_id, is_unanswered, questions, without_hidden_tests
+from .questions import (BuildsOn, Question, builds_on, cells_by_id, fails_too, is_unanswered, questions,
+                        without_hidden_tests)
+from .questions import answer_raised as answer_raised_hint
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 MAX_LISTED = 10
@@ -74,6 +76,21 @@ def _describe(cell, index: int, question: Question | None) -> str:
     return f"cell {index + 1}" if notebooks.nbgrader_meta(cell).get("locked") else f"cell {index + 1} ({first})"
 
 
+def _explained(failing: dict[str, tuple[Question, str]], answer_raised: dict[str, tuple[str, str]],
+               raised: dict[int, str], depends: dict[str, BuildsOn]) -> list[tuple[str, str]]:
+    """Each failing question with its first cause ahead of its error, as the self-check says it (selfcheck.explain)."""
+    lines = []
+    for qid, (question, error) in failing.items():
+        if qid in answer_raised:
+            error = answer_raised_hint(answer_raised[qid][1])
+        needs = depends.get(qid, BuildsOn())
+        earlier = [failing[q][0].label for q in failing if q in needs.questions]
+        notes = [fails_too(earlier)] if earlier else []
+        notes += [raised[i] for i in sorted(needs.cells) if i in raised][:1]
+        lines.append((question.label, "; ".join([*notes, error])))
+    return lines
+
+
 def validate_notebook(path: Path, quick: bool = False) -> Validation:
     """Run nbgrader's validator on a scratch copy of the notebook (hidden tests stripped) and explain the result."""
     from nbgrader.validator import Validator
@@ -110,20 +127,33 @@ def validate_notebook(path: Path, quick: bool = False) -> Validation:
         outcome = validator.validate(str(copy))
     by_source = {c.source.strip(): (i, c) for i, c in enumerate(visible.cells)}
 
-    def locate(source: str) -> tuple[str, Question | None, bool]:
-        """The cell's description, its question and whether it is a test cell."""
+    def locate(source: str) -> tuple[str, Question | None, bool, int | None]:
+        """The cell's description, its question, whether it is a test cell, and its index."""
         if source not in by_source:
-            return "a cell", None, False
+            return "a cell", None, False, None
         index, cell = by_source[source]
         meta = notebooks.nbgrader_meta(cell)
         question = by_cell.get(meta.get("grade_id", ""))
-        return _describe(cell, index, question), question, bool(meta.get("grade"))
+        return _describe(cell, index, question), question, bool(meta.get("grade")), index
 
     result.type_changed = [locate(e["source"])[0] for e in outcome.get("type_changed", [])]
     result.changed = [locate(e["source"])[0] for e in outcome.get("changed", [])]
+    failing: dict[str, tuple[Question, str]] = {}  # question id -> (question, error of its first failing test)
+    answer_raised: dict[str, tuple[str, str]] = {}  # question id -> (where, error of its answer cell)
+    raised: dict[int, str] = {}  # other cells that raised, by index
     for entry in outcome.get("failed", []):
-        where, question, is_test = locate(entry["source"])
+        where, question, is_test, index = locate(entry["source"])
         if question is not None and question.label in result.unanswered:
             continue  # already listed as not written
-        (result.failed if is_test else result.errors).append((where, _last_error_line(entry.get("raw_error", ""))))
+        error = _last_error_line(entry.get("raw_error", ""))
+        if is_test and question is not None:
+            failing.setdefault(question.id, (question, error))
+        elif question is not None:
+            answer_raised.setdefault(question.id, (where, error))
+        else:
+            result.errors.append((where, error))
+            if index is not None:
+                raised[index] = f"{where} raised {error}"
+    result.failed = _explained(failing, answer_raised, raised, builds_on(visible))
+    result.errors += [answer_raised[q] for q in answer_raised if q not in failing]
     return result
