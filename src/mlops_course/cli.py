@@ -227,6 +227,29 @@ def cmd_class_server(args: argparse.Namespace) -> None:
         print("\n".join(classserver.status(state)))
 
 
+def cmd_canary(args: argparse.Namespace) -> None:
+    from .canary import canary
+
+    pip_options = [option for path in args.find_links for option in ("--find-links", path)]
+    pip_options += ["--no-index"] if args.no_index else []
+    report = canary(_root(args), Path(args.venv), pip_options)
+    markdown, data = report.save(Path(args.venv))
+    print(report.text())
+    print(f"report: {markdown} (and {data.name}, which `mlops-course upgrade` reads)")
+    if not report.passed:
+        raise SystemExit(1)
+
+
+def cmd_upgrade(args: argparse.Namespace) -> None:
+    from .canary import Report, upgrade
+
+    moved = upgrade(_root(args), Report.load(Path(args.report)))
+    for package, (old, new) in moved.items():
+        print(f"{package}: {old} -> {new}")
+    print(f"{len(moved)} direct pin(s) moved; constraints.txt rewritten from the canary environment. "
+          "Run `make test`, then commit the three files.")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mlops-course",
@@ -314,6 +337,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["validate", "generate"], help="what to do")
     p.add_argument("chapter", nargs="?", help="one chapter, e.g. 02-data (default: every quiz)")
     p.add_argument("--no-release", action="store_true", help="generate solutions/ only, do not release to labs/")
+
+    p = add("canary", cmd_canary, "Install the newest release of every direct dependency (below the bounds in "
+            "holds.toml) into a throwaway environment, run every lab, grade solutions and blanks, check the quiz keys "
+            "and build the book there; print and save the report (exit status 1 on any failure).")
+    p.add_argument("--venv", default="/tmp/mlops-course-canary", help="the throwaway environment, replaced on each run; "
+                   "the report goes there too (default: /tmp/mlops-course-canary)")
+    p.add_argument("--find-links", action="append", default=[], help="also look for packages in this folder (repeat)")
+    p.add_argument("--no-index", action="store_true", help="only the --find-links folders, not the registry")
+    p = add("upgrade", cmd_upgrade, "Move the pins of pyproject.toml, constraints.txt and environment.yml to the "
+            "versions the last passing canary proved.")
+    p.add_argument("--report", default="/tmp/mlops-course-canary/report.json", help="the canary's report.json "
+                   "(default: /tmp/mlops-course-canary/report.json)")
 
     p = add("class-server", cmd_class_server, "A class server on this machine (as root): JupyterHub with a system "
             "account per student, nbgrader's exchange, a PostgreSQL gradebook and an MLflow tracking server.")
