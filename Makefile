@@ -32,7 +32,7 @@ export DVC_NO_ANALYTICS := 1
 export DO_NOT_TRACK := 1
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: lab test book release bench setup system constraints clean help classroom class-server class-server-stop
+.PHONY: lab test book release bench setup system constraints clean help classroom class-server class-server-stop canary upgrade
 
 help:
 	@sed -n '3,10p' Makefile
@@ -99,3 +99,13 @@ constraints:
 
 clean:
 	rm -rf book/_build test-artifacts autograder/submitted autograder/autograded autograder/feedback autograder/gradebook.db
+
+# The dependency canary: the newest release of every direct dependency (below holds.toml's bounds) in a
+# throwaway venv, proved by every lab, its grading, the quiz keys and the book; report in $(CANARY_VENV).
+CANARY_VENV ?= /tmp/mlops-course-canary
+canary: $(STAMP) system
+	$(BIN)/mlops-course canary --venv $(CANARY_VENV)
+
+# After a passing canary: move the pins of pyproject.toml, constraints.txt and the environment files to its versions.
+upgrade: $(STAMP)
+	$(BIN)/mlops-course upgrade --report $(CANARY_VENV)/report.json
