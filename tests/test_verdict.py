@@ -44,6 +44,9 @@ CORRECT = {  # question -> (answer, visible test): every answer is right and wri
               'assert shout("a") == "A", "shout should upper-case"'),
 }
 WRONG = ("three", "def three():\n    return 4", 'assert three() == 3, "three() should be 3"')
+HIDDEN_LAB = "lab96-hidden"
+SECRET = "HIDDEN-SECRET"
+LATE_HINT = "exactly 15 minutes late counts as late (>= 15)"
 
 
 def warnings_lab() -> nbformat.NotebookNode:
@@ -54,16 +57,34 @@ def warnings_lab() -> nbformat.NotebookNode:
     return nbf.notebook(*cells)
 
 
+def hidden_lab(late: str = "m >= 15", double: str = "2 * x") -> nbformat.NotebookNode:
+    """Two questions with hidden tests: a wrong `late` fails a visible test whose traceback quotes hidden lines;
+    a wrong `double` fails only a hidden one."""
+    hidden = f"### BEGIN HIDDEN TESTS\nassert {{call}}, '{SECRET} {{what}}'\n### END HIDDEN TESTS"
+    return nbf.notebook(
+        nbf.prompt("**Question 1.** Write `late(m)`.", "late_prompt"),
+        nbf.answer(f"def late(m):\n    return {late}", "late"),
+        nbf.graded_test(f'assert late(15), "{LATE_HINT}"\n' + hidden.format(call="not late(14)", what="under"), "test_late"),
+        nbf.prompt("**Question 2.** Write `double(x)`.", "double_prompt"),
+        nbf.answer(f"def double(x):\n    return {double}", "double"),
+        nbf.graded_test('assert double(2) == 4, "double(2) should be 4"\n'
+                        + hidden.format(call="double(-3) == -6", what="negative"), "test_double"),
+    )
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    """The toy lab graded by the course's autograde: (course folder, scores by test cell, result)."""
+    """The toy labs graded by the course's autograde: (course folder, scores by test cell, result of LAB)."""
     course = tmp_path_factory.mktemp("verdict")
     (course / "nbgrader_config.py").write_text((ROOT / "nbgrader_config.py").read_text())
-    notebooks.write(warnings_lab(), course / "solutions" / LAB / f"{LAB}.ipynb")
-    grading.generate_assignment(course, LAB)
-    grading.submit(course, LAB, "wanda", {LAB: warnings_lab()})
-    [result] = autograde.autograde(course, LAB, jobs=1, limits=Limits(cell_timeout=60), progress=False)
-    scores = {k: v.score for k, v in grading.cell_scores(course, LAB, "wanda").items()}
+    for lab, nb, submitted in [(LAB, warnings_lab(), warnings_lab()),
+                               (HIDDEN_LAB, hidden_lab(), hidden_lab(late="m > 15", double="abs(2 * x)"))]:
+        notebooks.write(nb, course / "solutions" / lab / f"{lab}.ipynb")
+        grading.generate_assignment(course, lab)
+        grading.submit(course, lab, "wanda", {lab: submitted})
+    results = autograde.autograde(course, None, jobs=1, limits=Limits(cell_timeout=60), progress=False)
+    [result] = [r for r in results if r.lab == LAB]
+    scores = {k: v.score for lab in (LAB, HIDDEN_LAB) for k, v in grading.cell_scores(course, lab, "wanda").items()}
     return course, scores, result
 
 
@@ -93,7 +114,7 @@ def test_warnings_and_stderr_cost_no_points_in_real_grading(graded):
     """Does every correct answer keep its points, whatever it wrote to stderr, while the wrong one scores zero?"""
     _, scores, result = graded
     assert result.ok, result.reasons
-    assert {f"test_{q}": 1.0 for q in CORRECT} | {"test_three": 0.0} == scores
+    assert {f"test_{q}": 1.0 for q in CORRECT} | {"test_three": 0.0, "test_late": 0.0, "test_double": 0.0} == scores
 
 
 @pytest.mark.slow
@@ -102,7 +123,7 @@ def test_warnings_and_learner_stderr_are_visible_in_feedback(graded):
     from mlops_course.feedback import generate_feedback
 
     course, _, _ = graded
-    [page] = generate_feedback(course, LAB, "wanda")
+    [page] = generate_feedback(course, LAB, student="wanda")
     text = html.unescape(page.read_text())
     for shown in (LEARNER_NOTE, "Pandas4Warning", "ConvergenceWarning", "Careful: 3 is odd"):
         assert shown in text, f"the feedback does not show {shown}"
@@ -131,6 +152,23 @@ def test_check_validate_and_progress_agree_with_the_grader(tmp_path):
                for c in learner.cells for o in c.get("outputs", [])), "the warning should reach stderr here"
     cells = cells_by_id(learner)
     assert {q.id: question_status(q, cells) for q in questions(learner)} == {q: PASSED for q in CORRECT} | {"three": "failed"}
+
+
+@pytest.mark.slow
+def test_feedback_keeps_a_visible_failure_and_shows_no_hidden_test(graded):
+    """Does a visible failure keep its message though its traceback quoted hidden lines, with no hidden text or marker shown?"""
+    from mlops_course.feedback import HIDDEN_FAILURE, generate_feedback
+    from mlops_course.release import HIDDEN_TEST_MARKERS
+
+    course, _, _ = graded
+    [page] = generate_feedback(course, HIDDEN_LAB, student="wanda")
+    text = html.unescape(page.read_text())
+    assert LATE_HINT in text, "the visible test's message was replaced"
+    assert text.count(HIDDEN_FAILURE) == 1, "only the hidden failure of double() should say a hidden test failed"
+    for secret in (SECRET, "not late(14)", "double(-3)", *HIDDEN_TEST_MARKERS):
+        assert secret not in text, f"the feedback shows {secret}"
+    graded_nb = notebooks.read(course / "autograder" / "autograded" / "wanda" / HIDDEN_LAB / f"{HIDDEN_LAB}.ipynb")
+    assert SECRET in str(graded_nb.cells[2].outputs), "the hidden lines were not in the traceback: this test shows nothing"
 
 
 # --- every message points at the real cause ----------------------------------------------------

@@ -27,27 +27,67 @@ from .release import HIDDEN_TEST_MARKERS
 
 HIDDEN_BLOCK = re.compile(rf"[ \t]*{re.escape(HIDDEN_TEST_MARKERS[0])}.*?{re.escape(HIDDEN_TEST_MARKERS[1])}[^\n]*", re.S)
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+# IPython's name for the frame of the cell being run: "Cell In[7], line 4" (IPython >= 8), "Input In [7], line 4".
+CELL_FRAME = re.compile(r"(?:Cell In|Input In) ?\[\s*\d*\]\s*,? line (\d+)")
 HIDDEN_NOTE = "# (hidden tests: they check your answer on cases you have not seen; not shown)"
 HIDDEN_FAILURE = "a hidden test failed: your answer does not work on cases you have not seen (data from other months, edge cases)"
 
 
 class HideHiddenTests(NbGraderPreprocessor):
-    """Remove hidden tests, and any error output quoting them, from a graded notebook."""
+    """Remove hidden tests, and any error output quoting them, from a graded notebook.
+
+    A failure is hidden when the line that raised is in a hidden block (IPython names it:
+    "Cell In[7], line 4"); then its message is replaced. A visible failure keeps its message,
+    and only the lines of its traceback that quote a hidden line or a marker are removed.
+    """
 
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type != "code" or not utils.is_grade(cell) or HIDDEN_TEST_MARKERS[0] not in cell.source:
             return cell, resources
+        hidden_lines = _hidden_line_numbers(cell.source)
         hidden = [line.strip() for block in HIDDEN_BLOCK.findall(cell.source) for line in block.splitlines()[1:-1]]
         hidden = [line for line in hidden if len(line) > 3]
         cell.source = HIDDEN_BLOCK.sub(HIDDEN_NOTE, cell.source)
         for output in cell.get("outputs", []):
             if output.get("output_type") != "error":
                 continue
-            shown = ANSI.sub("", "\n".join(output.get("traceback", [])) + "\n" + str(output.get("evalue", "")))
-            if any(line in shown for line in hidden):
+            if _raised_in_hidden_test(output, hidden, hidden_lines):
                 output.evalue = HIDDEN_FAILURE
                 output.traceback = [f"{output.get('ename', 'Error')}: {HIDDEN_FAILURE}"]
+            else:
+                output.traceback = [_without_lines_quoting(entry, hidden) for entry in output.get("traceback", [])]
         return cell, resources
+
+
+def _hidden_line_numbers(source: str) -> set[int]:
+    """The numbers (from 1) of the source lines inside hidden-test blocks, markers included."""
+    numbers, inside = set(), False
+    for number, line in enumerate(source.splitlines(), start=1):
+        if HIDDEN_TEST_MARKERS[0] in line:
+            inside = True
+        if inside:
+            numbers.add(number)
+        if HIDDEN_TEST_MARKERS[1] in line:
+            inside = False
+    return numbers
+
+
+def _raised_in_hidden_test(output, hidden: list[str], hidden_lines: set[int]) -> bool:
+    """Did the test cell's line that raised lie in a hidden block? Unsure (no line named): any hidden line quoted."""
+    entries = [ANSI.sub("", entry) for entry in output.get("traceback", [])]
+    for entry in entries:
+        frame = CELL_FRAME.search(entry)
+        if frame:  # the first frame is the test cell's own (later ones are the learner's functions)
+            return int(frame.group(1)) in hidden_lines
+    shown = "\n".join(entries) + "\n" + str(output.get("evalue", ""))
+    return any(line in shown for line in hidden)
+
+
+def _without_lines_quoting(entry: str, hidden: list[str]) -> str:
+    """A traceback entry without its lines that show a hidden line or a marker (context lines around the error)."""
+    kept = [line for line in entry.split("\n")
+            if not any(h in ANSI.sub("", line) for h in (*hidden, *HIDDEN_TEST_MARKERS))]
+    return "\n".join(kept)
 
 
 def generate_feedback(root: Path, lab: str | None = None, student: str | None = None, db_url: str | None = None) -> list[Path]:
