@@ -54,9 +54,16 @@ c.Spawner.environment = dict(settings["environment"])
 
 
 def per_user_environment(spawner):
-    """The account's own runtime folder; the gradebook's URL (with its password) to the instructor's server alone."""
+    """The account's own runtime folder and MLflow login; the gradebook's URL (with its password) to the instructor alone.
+
+    The MLflow password is read from the root-only secrets folder (classserver.mlflow_password);
+    a server's environment is readable by its own account only (/proc/<pid>/environ).
+    """
     uid = pwd.getpwnam(spawner.user.name).pw_uid
-    spawner.environment = {**spawner.environment, "JUPYTER_RUNTIME_DIR": f"{settings['runtime_base']}/{uid}"}
+    with open(f"{state}/secrets/mlflow-{spawner.user.name}") as secret:
+        mlflow_password = secret.read().strip()
+    spawner.environment = {**spawner.environment, "JUPYTER_RUNTIME_DIR": f"{settings['runtime_base']}/{uid}",
+                           "MLFLOW_TRACKING_USERNAME": spawner.user.name, "MLFLOW_TRACKING_PASSWORD": mlflow_password}
     if spawner.user.name == settings["instructor"]:
         spawner.environment = {**spawner.environment, "MLOPS_COURSE_DB_URL": os.environ["MLOPS_COURSE_DB_URL"]}
 

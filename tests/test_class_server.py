@@ -8,7 +8,8 @@ releases Lab 01, ten students fetch it, answer it (the solution, the blank
 lab or a known wrong answer), run it, log an MLflow run and submit; the
 instructor collects, grades with the course's sandboxed parallel autograde
 and releases feedback, which the students fetch. Then a student's server
-tries to read what it must not, and a restart shows that nothing is lost.
+tries to read what it must not and to change another student's MLflow runs,
+experiments and models, and a restart shows that nothing is lost.
 """
 
 from __future__ import annotations
@@ -232,22 +233,127 @@ def test_feedback_reaches_every_student(class_run, class_server):
         assert not shown, f"{student}'s feedback shows hidden tests: {shown}"
 
 
+def _class_runs(mlflow_url: str, login: tuple[str, str]) -> tuple[set[str], list[dict]]:
+    """The names of every student's own experiment for this test, and their runs, as `login` reads them."""
+    with httpx.Client(base_url=mlflow_url, auth=login, timeout=60) as mlflow_api:
+        found = mlflow_api.post("/api/2.0/mlflow/experiments/search",
+                                json={"max_results": 1000, "filter": f"name LIKE '%.{EXPERIMENT}'"})
+        assert found.status_code == 200, found.text
+        experiments = found.json()["experiments"]
+        runs = mlflow_api.post("/api/2.0/mlflow/runs/search",
+                               json={"experiment_ids": [e["experiment_id"] for e in experiments], "max_results": 1000})
+        assert runs.status_code == 200, runs.text
+    return {e["name"] for e in experiments}, runs.json().get("runs", [])
+
+
 def test_runs_of_every_student_land_on_the_shared_mlflow_server(class_run, class_server):
-    """Does the MLflow server hold one run per student, tagged with that student's account name?"""
+    """Does the MLflow server hold one run per student, in the student's own experiment, tagged with their account?"""
     server, _ = class_server
-    experiment = httpx.get(f"{server.mlflow_url}/api/2.0/mlflow/experiments/get-by-name",
-                           params={"experiment_name": EXPERIMENT}).json()["experiment"]
-    runs = httpx.post(f"{server.mlflow_url}/api/2.0/mlflow/runs/search",
-                      json={"experiment_ids": [experiment["experiment_id"]], "max_results": 100}).json()["runs"]
+    names, runs = _class_runs(server.mlflow_url, server.mlflow_credentials(classserver.INSTRUCTOR))
+    assert names == {f"{student}.{EXPERIMENT}" for student in PLAN}, sorted(names)
     users = {tag["value"] for run in runs for tag in run["data"]["tags"] if tag["key"] == "mlflow.user"}
     assert users == set(PLAN), f"runs tagged with {sorted(users)}"
     ids = {run["info"]["run_id"] for run in runs}
     assert {o["run"] for o in class_run["outcomes"].values()} <= ids
 
 
+def test_mlflow_refuses_anyone_without_an_account(class_server):
+    """Does the tracking server refuse a request without an MLflow login (401), and the wrong password too?"""
+    server, _ = class_server
+    anonymous = httpx.post(f"{server.mlflow_url}/api/2.0/mlflow/experiments/search", json={}, timeout=60)
+    assert anonymous.status_code == 401, anonymous.text
+    wrong = httpx.post(f"{server.mlflow_url}/api/2.0/mlflow/experiments/search", json={}, timeout=60,
+                       auth=("mc-student01", "not-the-password"))
+    assert wrong.status_code == 401, wrong.text
+
+
+OWN_MODEL = """
+import json, os, mlflow
+from mlflow import MlflowClient
+from mlops_course.models import MODEL_NAME
+from mlops_course.tracking import use_experiment
+use_experiment("{experiment}")
+with mlflow.start_run(run_name="own-model") as run:
+    mlflow.log_metric("auc", 0.5)
+client = MlflowClient()
+client.create_registered_model(MODEL_NAME)
+version = client.create_model_version(MODEL_NAME, f"runs:/{{run.info.run_id}}/model", run_id=run.info.run_id).version
+client.set_registered_model_alias(MODEL_NAME, "champion", version)
+print(json.dumps({{"login": os.environ["MLFLOW_TRACKING_USERNAME"], "run": run.info.run_id,
+                  "experiment": run.info.experiment_id, "model": MODEL_NAME, "version": str(version)}}))
+"""
+
+MLFLOW_ATTACK = """
+import json, mlflow
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+target = json.loads({target!r})
+client = MlflowClient()
+def attempt(action):
+    try:
+        action()
+        return "allowed"
+    except MlflowException as exc:
+        return "refused" if "403" in str(exc) else "failed otherwise: " + str(exc)[:300]
+result = {{
+    "delete another's run": attempt(lambda: client.delete_run(target["run"])),
+    "log a metric into another's run": attempt(lambda: client.log_metric(target["run"], "auc", 1.0)),
+    "create a run in another's experiment": attempt(lambda: client.create_run(target["experiment"])),
+    "delete another's experiment": attempt(lambda: client.delete_experiment(target["experiment"])),
+    "delete another's model version": attempt(lambda: client.delete_model_version(target["model"], target["version"])),
+    "move another's alias": attempt(lambda: client.set_registered_model_alias(target["model"], "champion", target["version"])),
+    "delete another's alias": attempt(lambda: client.delete_registered_model_alias(target["model"], "champion")),
+    "delete another's model": attempt(lambda: client.delete_registered_model(target["model"])),
+}}
+experiments = [e.experiment_id for e in client.search_experiments(max_results=1000)]
+runs = client.search_runs(experiments, max_results=1000)
+champion = client.get_model_version_by_alias(target["model"], "champion").version
+print(json.dumps({{"attacks": result, "users read": sorted({{r.data.tags.get("mlflow.user") for r in runs}} - {{None}}),
+                  "another's run read": client.get_run(target["run"]).info.run_id, "another's champion": str(champion)}}))
+"""
+
+
+def test_a_student_can_change_only_their_own_mlflow_work(class_run, class_server):
+    """From a student's server: do own logging and registering work, the class's runs read, and every change to another's work fail (403)?"""
+    server, client = class_server
+    owned = {}
+    for student in ("mc-student01", "mc-student02"):
+        done = client.run(student, OWN_MODEL.format(experiment=EXPERIMENT), timeout=240)
+        assert done.error is None, f"{student} could not log and register their own model: {done.error}\n{done.stdout}"
+        owned[student] = json.loads(done.stdout.strip().splitlines()[-1])
+        assert owned[student]["login"] == student and owned[student]["model"] == f"{student}.flight-delay", owned[student]
+    target = owned["mc-student02"]
+    done = client.run("mc-student01", MLFLOW_ATTACK.format(target=json.dumps(target)), timeout=240)
+    assert done.error is None, f"{done.error}\n{done.stdout}"
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    not_refused = {what: outcome for what, outcome in report["attacks"].items() if outcome != "refused"}
+    assert not not_refused, f"MLflow let one student change another's work: {not_refused}"
+    assert set(PLAN) <= set(report["users read"]), f"the class's runs a student reads: {report['users read']}"
+    assert (report["another's run read"], report["another's champion"]) == (target["run"], target["version"])
+    with httpx.Client(base_url=server.mlflow_url, auth=server.mlflow_credentials(classserver.INSTRUCTOR), timeout=60) as api:
+        run = api.get("/api/2.0/mlflow/runs/get", params={"run_id": target["run"]}).json()["run"]
+        assert run["info"]["lifecycle_stage"] == "active", run
+        assert [m["value"] for m in run["data"]["metrics"] if m["key"] == "auc"] == [0.5], run
+        alias = api.get("/api/2.0/mlflow/registered-models/alias", params={"name": target["model"], "alias": "champion"})
+        assert alias.json()["model_version"]["version"] == target["version"], alias.text
+
+
 ISOLATION = """
 import json, os, glob, psycopg2
 state = {state!r}
+def another_environment(account):
+    import pwd
+    uid = pwd.getpwnam(account).pw_uid
+    tried = 0
+    for pid in [p for p in os.listdir("/proc") if p.isdigit()]:
+        try:
+            if os.stat("/proc/" + pid).st_uid == uid:
+                tried += 1
+                open("/proc/" + pid + "/environ").read()
+        except FileNotFoundError:
+            pass  # the process ended meanwhile
+    if not tried:
+        raise RuntimeError(account + " runs nothing: nothing to try")
 def attempt(what, action):
     try:
         action()
@@ -268,6 +374,7 @@ checks = {{
     "the gradebook database": lambda: psycopg2.connect(host="127.0.0.1", port={pg_port}, user="postgres", dbname="gradebook", connect_timeout=5),
     "MLflow's backend database": lambda: psycopg2.connect(host="127.0.0.1", port={pg_port}, user="postgres", dbname="mlflow", connect_timeout=5),
     "MLflow's artifact folder": lambda: os.listdir(state + "/mlflow"),
+    "another student's MLflow password (their server's environment)": lambda: another_environment("mc-student02"),
 }}
 result = {{name: attempt(name, action) for name, action in checks.items()}}
 result["db url in env"] = "MLOPS_COURSE_DB_URL" in os.environ
@@ -325,10 +432,8 @@ def test_a_restart_loses_nothing(class_run, class_server):
     client.hub_url = again.hub_url
     users = {u["name"] for u in client.api("GET", "/users").json()}
     assert users >= {classserver.INSTRUCTOR, *PLAN}, users
-    experiment = httpx.get(f"{again.mlflow_url}/api/2.0/mlflow/experiments/get-by-name",
-                           params={"experiment_name": EXPERIMENT}).json()["experiment"]
-    runs = httpx.post(f"{again.mlflow_url}/api/2.0/mlflow/runs/search",
-                      json={"experiment_ids": [experiment["experiment_id"]], "max_results": 100}).json()["runs"]
+    # A student's MLflow login still works after the restart, and reads every student's runs.
+    _, runs = _class_runs(again.mlflow_url, again.mlflow_credentials("mc-student05"))
     assert {o["run"] for o in class_run["outcomes"].values()} <= {r["info"]["run_id"] for r in runs}
     # The gradebook is read where the instructor's tools read it: the restarted PostgreSQL.
     with Gradebook(again.gradebook_url, COURSE_ID) as gb:

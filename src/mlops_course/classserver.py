@@ -7,9 +7,12 @@
 - a PostgreSQL cluster in `<state>/postgres` (Debian's server, a free
   loopback port, a password only the instructor's server and MLflow get)
   holding the nbgrader gradebook and MLflow's backend store;
-- an MLflow tracking server whose artifacts live in `<state>/mlflow`; every
-  single-user server gets its URL as `MLFLOW_TRACKING_URI`, and MLflow tags
-  each run with the account's name (`mlflow.user`);
+- an MLflow tracking server with accounts (MLflow's `basic-auth` app, its
+  users in the same cluster), whose artifacts live in `<state>/mlflow`: every
+  single-user server gets its URL as `MLFLOW_TRACKING_URI` and its own MLflow
+  login (`MLFLOW_TRACKING_USERNAME`/`PASSWORD`, the account's name and a
+  password no other account gets); everyone reads the class's runs and models,
+  only their creator changes them, and the instructor is MLflow's admin;
 - nbgrader's exchange in `<state>/exchange` (world-writable, sticky) and the
   instructor's course folder `~mc-instructor/course` (solutions, released labs);
 - JupyterHub with configurable-http-proxy, spawning each user's server as
@@ -56,6 +59,7 @@ START_TIMEOUT = 120.0
 RUNTIME_BASE = Path("/run/mlops-course")
 SOCKET_PATH_MAX = 107  # what Linux allows in a Unix socket's path (sun_path, 108 bytes with the final NUL)
 IPC_SOCKET_NAME = "/kernel-00000000-0000-0000-0000-000000000000-ipc-99999"  # the longest name jupyter_client gives
+MLFLOW_AUTH_DATABASE = "mlflow_auth"  # MLflow's users and permissions, beside its backend store
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,10 @@ class ClassServer:
         cluster = postgres.Cluster(self.state / "postgres", self.settings["pg_port"], postgres.find_bin_dir(),
                                    password=_secret(self.state, "postgres_password"))
         return cluster.url("gradebook")
+
+    def mlflow_credentials(self, account: str) -> tuple[str, str]:
+        """The MLflow login of a class account (root-only file); the instructor's is MLflow's admin."""
+        return account, mlflow_password(self.state, account)
 
     @property
     def token(self) -> str:
@@ -400,13 +408,14 @@ def start(root: Path, students: list[str], state: Path | None = None, *, pg_port
         log(f"PostgreSQL on 127.0.0.1:{cluster.port} (data in {cluster.data_dir})")
         gradebook_url = postgres.create_database(cluster, "gradebook")
         mlflow_db_url = postgres.create_database(cluster, "mlflow")
+        auth_db_url = postgres.create_database(cluster, MLFLOW_AUTH_DATABASE)
         _save(server)
         settings["mlflow_port"] = free_port()
         env = _base_env(root)
-        mlflow = _spawn([str(Path(sys.executable).parent / "mlflow"), "server", "--host", "127.0.0.1",
-                         "--port", str(settings["mlflow_port"]), "--backend-store-uri", mlflow_db_url,
+        mlflow = _spawn([str(Path(sys.executable).parent / "mlflow"), "server", "--app-name", "basic-auth",
+                         "--host", "127.0.0.1", "--port", str(settings["mlflow_port"]), "--backend-store-uri", mlflow_db_url,
                          "--artifacts-destination", str(state / "mlflow" / "artifacts"), "--workers", "1"],
-                        state / "logs" / "mlflow.log", env, state / "mlflow")
+                        state / "logs" / "mlflow.log", {**env, **mlflow_auth_env(state, auth_db_url)}, state / "mlflow")
         settings["mlflow_pid"] = mlflow.pid
         settings.update(hub_port=hub_port or free_port(), hub_api_port=free_port(), proxy_api_port=free_port())
         settings["environment"] = {
@@ -429,12 +438,61 @@ def start(root: Path, students: list[str], state: Path | None = None, *, pg_port
         # MLflow and the Hub start side by side; both must answer before the class can begin.
         wait_for(server.mlflow_url + "/health", START_TIMEOUT, proc=mlflow)
         log(f"MLflow tracking server at {server.mlflow_url} (artifacts in {state / 'mlflow' / 'artifacts'})")
+        create_mlflow_accounts(server, students)
+        log(f"MLflow accounts: {INSTRUCTOR} (admin) and {len(students)} student(s); each reads all, changes their own")
         wait_for(server.hub_url + "/hub/api/", START_TIMEOUT, proc=hub)
         log(f"JupyterHub at {server.hub_url} (log: {state / 'logs' / 'jupyterhub.log'})")
     except BaseException:
         stop(state)
         raise
     return server
+
+
+# --- MLflow's accounts -------------------------------------------------------------------------
+
+
+def mlflow_password(state: Path, account: str) -> str:
+    """An account's MLflow password: made once, kept in the root-only secrets folder, given to its server alone."""
+    return _secret(state, f"mlflow-{account}")
+
+
+def mlflow_auth_env(state: Path, auth_db_url: str) -> dict[str, str]:
+    """What MLflow's basic-auth app needs: its settings file (users in PostgreSQL), the admin's password, a key.
+
+    Every account may read everything (`default_permission = READ`, so a class leaderboard
+    works); MLflow gives whoever creates an experiment or a registered model the right to
+    change and delete it, and nobody else (the admin aside). The admin is the instructor.
+    """
+    config = state / "secrets" / "mlflow_auth.ini"
+    config.write_text(f"[mlflow]\ndefault_permission = READ\ndatabase_uri = {auth_db_url}\n"
+                      f"admin_username = {INSTRUCTOR}\n"
+                      "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n")
+    config.chmod(0o600)  # it holds the database's password
+    return {"MLFLOW_AUTH_CONFIG_PATH": str(config), "MLFLOW_AUTH_ADMIN_PASSWORD": mlflow_password(state, INSTRUCTOR),
+            "MLFLOW_FLASK_SERVER_SECRET_KEY": _secret(state, "mlflow_flask_key")}
+
+
+def create_mlflow_accounts(server: ClassServer, accounts: list[str]) -> None:
+    """An MLflow user per student account, its password the one in the secrets (reset if it was changed).
+
+    MLflow creates the admin (the instructor) itself, from MLFLOW_AUTH_ADMIN_PASSWORD, on its first start.
+    """
+    import httpx
+
+    logins = [server.mlflow_credentials(account) for account in accounts]  # made here, not in the threads
+
+    def create(login: tuple[str, str]) -> None:
+        body = {"username": login[0], "password": login[1]}
+        answer = client.post("/api/2.0/mlflow/users/create", json=body)
+        if answer.status_code == 400 and "RESOURCE_ALREADY_EXISTS" in answer.text:  # a restart
+            answer = client.patch("/api/2.0/mlflow/users/update-password", json=body)
+        if answer.status_code != 200:
+            raise ClassServerError(f"MLflow did not create the account {login[0]} ({answer.status_code}): "
+                                   f"{answer.text[:300]}; see {server.state / 'logs' / 'mlflow.log'}")
+
+    with (httpx.Client(base_url=server.mlflow_url, auth=server.mlflow_credentials(INSTRUCTOR),
+                       timeout=START_TIMEOUT) as client, ThreadPoolExecutor(max_workers=4) as pool):
+        list(pool.map(create, logins))
 
 
 def _unreachable(path: Path) -> Path | None:
@@ -577,7 +635,8 @@ def status(state: Path) -> list[str]:
     s = server.settings
     lines = [f"state folder: {server.state}",
              f"JupyterHub: {'running at ' + server.hub_url if _alive(s.get('hub_pid')) else 'stopped'}",
-             f"MLflow: {'running at ' + server.mlflow_url if _alive(s.get('mlflow_pid')) else 'stopped'}",
+             (f"MLflow: {'running at ' + server.mlflow_url if _alive(s.get('mlflow_pid')) else 'stopped'} "
+              f"(accounts: everyone reads, each changes only their own; {INSTRUCTOR} is the admin)"),
              f"PostgreSQL: {'running on port ' + str(s.get('pg_port')) if (server.state / 'postgres' / 'postmaster.pid').exists() else 'stopped'}",
              f"accounts: {INSTRUCTOR} and {len(s['students'])} student(s): {', '.join(s['students'])}"]
     return lines
