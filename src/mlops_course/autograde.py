@@ -353,12 +353,12 @@ def missing_test_cells(graded_notebook: Path, expected_cells: set[str]) -> list[
 def grade_submission(root: Path, job: Job, limits: Limits, uid: int | None, missing_tools: tuple[str, ...]) -> dict:
     """Grade one submission with nbgrader in `job.scratch`; returns a GradeResult as a dict."""
     from nbgrader.api import Gradebook
-    from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, IgnorePattern, LimitOutput,
-                                        SaveAutoGrades)
+    from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearOutput, DeduplicateIds,
+                                        IgnorePattern, LimitOutput, OverwriteKernelspec, SaveAutoGrades)
     from nbconvert.preprocessors import ClearMetadataPreprocessor
 
     from .execute_guard import GuardedExecute
-    from .grading import cell_scores
+    from .grading import OverwriteCellsQuietly, cell_scores
 
     start = time.monotonic()
     result = GradeResult(job.lab, job.student)
@@ -379,6 +379,8 @@ def grade_submission(root: Path, job: Job, limits: Limits, uid: int | None, miss
         "CourseDirectory.source_directory": str(Path(root).resolve() / SOURCE_DIR),
         "CourseDirectory.submitted_directory": "submitted",
         "CourseDirectory.autograded_directory": "autograded",
+        "Autograde.sanitize_preprocessors": [ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCellsQuietly,
+                                             CheckCellMetadata],
         "Autograde.autograde_preprocessors": [GuardedExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
                                               SaveAutoGrades, AssignLatePenalties, CheckCellMetadata],
         "Execute.timeout": limits.cell_timeout,
