@@ -74,17 +74,39 @@ def cmd_collect(args: argparse.Namespace) -> None:
     else:
         report = collect_folder(root, source, args.lab)
     print("\n".join(report.lines()))
+    if not report.collected:
+        fail(f"nothing was collected from {source}")
+    if not report.ok:
+        fail("some submissions need attention: see the lines above (the rest was collected)")
 
 
 def cmd_autograde(args: argparse.Namespace) -> None:
     from .autograde import autograde, summary_table
     from .sandbox import Limits
 
+    root = _root(args)
+    _require_submissions(root, args.lab, args.student or [])
     limits = Limits(cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
                     memory_bytes=args.memory, max_processes=args.max_processes)
-    results = autograde(_root(args), args.lab, students=args.student or None, jobs=args.jobs, limits=limits,
+    results = autograde(root, args.lab, students=args.student or None, jobs=args.jobs, limits=limits,
                         db_url=args.db_url, progress=not args.no_progress)
     print(summary_table(results))
+
+
+def _require_submissions(root: Path, lab: str | None, students: list[str]) -> None:
+    """Fail, naming the folder, when there is nothing (or no such student) to grade: grading nothing is no success."""
+    from .autograde import submitted_students
+    from .course import load_config
+    from .layout import resolve_labs
+
+    folder = load_config(root).CourseDirectory.submitted_directory
+    handed_in = {s for name in resolve_labs(root, lab) for s in submitted_students(root, name)}
+    what = f"of {lab}" if lab else "of any lab"
+    if not handed_in:
+        fail(f"no submissions {what} in {folder}/: collect them first (mlops-course collect FOLDER-OR-ZIP)")
+    unknown = [s for s in students if s not in handed_in]
+    if unknown:
+        fail(f"no submission {what} from {', '.join(unknown)} in {folder}/ (students there: {', '.join(sorted(handed_in))})")
 
 
 def cmd_feedback(args: argparse.Namespace) -> None:

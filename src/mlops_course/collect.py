@@ -33,7 +33,8 @@ class CollectReport:
     """What a collect placed, and what it could not place and why."""
 
     collected: list[tuple[str, str]] = field(default_factory=list)  # (student, lab)
-    unmatched: list[str] = field(default_factory=list)  # "path: why"
+    unmatched: list[str] = field(default_factory=list)  # "path: why", not collected
+    flagged: list[str] = field(default_factory=list)  # "path: what to fix", collected but needs the instructor
     replaced: dict[tuple[str, str], str] = field(default_factory=dict)  # (student, lab) -> where the earlier copy is kept
 
     def lines(self) -> list[str]:
@@ -41,9 +42,16 @@ class CollectReport:
         for student, lab in self.collected:
             kept = self.replaced.get((student, lab))
             out.append(f"collected {lab} for {student}" + (f" (replaces an earlier submission, kept in {kept})" if kept else ""))
+        out += [f"collected with a problem: {item}" for item in self.flagged]
         out += [f"not collected: {item}" for item in self.unmatched]
-        out.append(f"{len(self.collected)} submission(s) collected, {len(self.unmatched)} file(s) or folder(s) not matched.")
+        out.append(f"{len(self.collected)} submission(s) collected ({len(self.flagged)} with a problem), "
+                   f"{len(self.unmatched)} file(s) or folder(s) not collected.")
         return out
+
+    @property
+    def ok(self) -> bool:
+        """Something was collected, and nothing was refused or needs fixing (the command's exit status)."""
+        return bool(self.collected) and not self.unmatched and not self.flagged
 
 
 def collect_folder(root: Path, source: Path, lab: str | None = None) -> CollectReport:
@@ -65,6 +73,8 @@ def collect_folder(root: Path, source: Path, lab: str | None = None) -> CollectR
                 report.unmatched.append(f"{rel}: not inside a <lab>/ folder")
             elif lab_dir.name not in known:
                 report.unmatched.append(f"{rel}: no lab is named '{lab_dir.name}' (labs: {', '.join(sorted(known))})")
+            elif lab_dir.name in wanted and not any(p.is_file() for p in lab_dir.rglob("*")):
+                report.unmatched.append(f"{rel}: an empty folder (nothing handed in)")
             elif lab_dir.name in wanted:
                 dest = submitted / student_dir.name / lab_dir.name
                 kept = keep_earlier(root, dest)
@@ -118,20 +128,28 @@ def _copy_submission(src: Path, dest: Path, rel: Path) -> list[str]:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, target)
             newest = max(newest or 0.0, path.stat().st_mtime)
-    stamp = dest / "timestamp.txt"
-    if not stamp.exists() and newest:
-        # No hand-in time recorded: the last change to the files is the best evidence there is.
-        when = dt.datetime.fromtimestamp(newest, dt.timezone.utc)
-        stamp.write_text(when.strftime("%Y-%m-%d %H:%M:%S.%f UTC") + "\n")
+    if newest:
+        _stamp_if_missing(dest, dt.datetime.fromtimestamp(newest, dt.timezone.utc))
     return skipped
+
+
+def _stamp_if_missing(dest: Path, when: dt.datetime) -> None:
+    """No hand-in time recorded: the last change to the files is the best evidence there is.
+
+    A zip entry's time has no time zone; it is taken as UTC (platforms build their
+    downloads on servers, which mostly keep UTC), so check it if late minutes matter.
+    """
+    stamp = dest / "timestamp.txt"
+    if dest.is_dir() and not stamp.exists():
+        stamp.write_text(when.strftime("%Y-%m-%d %H:%M:%S.%f UTC") + "\n")
 
 
 def _expect_notebook(root: Path, lab: str, dest: Path, rel: Path, report: CollectReport) -> None:
     expected = {p.name for p in (root / "solutions" / lab).glob("*.ipynb")}
     for nb in sorted(dest.glob("*.ipynb")):
         if nb.name not in expected:
-            report.unmatched.append(f"{rel / nb.name}: unexpected notebook name (collected; expected "
-                                    f"{', '.join(sorted(expected))}; rename it and grade again)")
+            report.flagged.append(f"{rel / nb.name}: unexpected notebook name, expected {', '.join(sorted(expected))} "
+                                  f"(rename it in {dest.relative_to(root)}/ and grade again)")
 
 
 def default_zip_pattern(lab: str) -> str:
@@ -160,19 +178,26 @@ def collect_zip(root: Path, archive: Path, lab: str, pattern: str | None = None,
     matcher = FileNameCollectorPlugin(named_regexp=pattern)
     released = {p.name for p in (root / "solutions" / lab).glob("*.ipynb")}
     students = set()
+    newest: dict[str, dt.datetime] = {}
     with zipfile.ZipFile(archive) as zf:
-        for name in zf.namelist():
+        for entry in zf.infolist():
+            name = entry.filename
             if name.endswith("/"):
                 continue
             info = matcher.collect(str(downloaded / "extracted" / name))
             if not info:
-                why = "not a notebook" if not name.endswith(".ipynb") else f"name does not match <student>_{lab}_<file>"
+                why = ("not a notebook" if not name.endswith(".ipynb") else
+                       f"name does not match <student>_{lab}_<file> (if your platform names files differently, "
+                       f"give a --pattern: see mlops-course collect --help)")
                 report.unmatched.append(f"{name}: {why}")
                 continue
             students.add(info["student_id"])
+            when = dt.datetime(*entry.date_time, tzinfo=dt.timezone.utc)
+            newest[info["student_id"]] = max(newest.get(info["student_id"], when), when)
             if info["file_id"] not in released:
-                report.unmatched.append(f"{name}: unexpected notebook name '{info['file_id']}' (collected; expected "
-                                        f"{', '.join(sorted(released))}; rename it and grade again)")
+                report.flagged.append(f"{name}: unexpected notebook name '{info['file_id']}', expected "
+                                      f"{', '.join(sorted(released))} (rename it in {GRADING_DIR}/submitted/"
+                                      f"{info['student_id']}/{lab}/ and grade again)")
     submitted = root / load_config(root).CourseDirectory.submitted_directory
     kept = {student: keep_earlier(root, submitted / student / lab) for student in students}
     env_db = {DB_URL_ENV: db_url} if db_url else {}
@@ -183,6 +208,8 @@ def collect_zip(root: Path, archive: Path, lab: str, pattern: str | None = None,
     if result.returncode != 0:
         raise CollectError(f"nbgrader zip_collect failed:\n{(result.stderr or result.stdout).strip()[-2000:]}")
     report.collected = sorted((s, lab) for s in students)
+    for student, when in newest.items():
+        _stamp_if_missing(submitted / student / lab, when)
     for student in students:
         _note_replaced(root, submitted / student / lab, kept[student], (student, lab), report)
     return report
