@@ -240,3 +240,30 @@ def test_every_tool_reports_a_syntax_error_in_the_answer_cell(tmp_path):
     failed = dict(validate_notebook(path).failed)
     assert failed["Question 1"].startswith("your answer cell raised SyntaxError: "), failed
     assert failed["Question 2"].startswith("Question 1 fails too: fix it first"), failed
+
+
+def test_check_from_the_course_root_suggests_a_path_that_works(tmp_path, monkeypatch):
+    """Run from the repository root (papermill without --cwd), does check() name a notebook path that exists from there?"""
+    import re
+
+    from mlops_course.errors import SelfCheckError
+    from mlops_course.selfcheck import find_notebook
+
+    notebooks.write(chain_lab(), tmp_path / "labs" / "lab97-chain" / "lab97-chain.ipynb")
+    (tmp_path / "README.md").write_text("a course")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SelfCheckError, match="papermill --cwd") as error:
+        find_notebook({})
+    suggested = re.search(r"check\(notebook='([^']+)'\)", str(error.value)).group(1)
+    assert find_notebook({}, suggested).resolve() == (tmp_path / "labs" / "lab97-chain" / "lab97-chain.ipynb").resolve()
+
+
+def test_the_book_says_how_to_run_a_lab_headless():
+    """Does "Working on the labs" show papermill runs whose working folder is the lab's own folder?"""
+    import re
+
+    page = (ROOT / "book" / "study-group" / "working-on-labs.md").read_text()
+    runs = re.findall(r"^papermill --cwd (\S+) (?:-p \w+ \w+ )?(\S+) \S+$", page, re.M)
+    assert runs, "no papermill command with --cwd on the page"
+    for folder, notebook in runs:
+        assert notebook.startswith(folder + "/") and (ROOT / notebook).is_file(), (folder, notebook)

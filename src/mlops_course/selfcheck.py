@@ -252,9 +252,17 @@ def find_notebook(namespace: dict[str, Any], given: str | Path | None = None) ->
     if len(candidates) == 1:
         return candidates[0]
     raise SelfCheckError(
-        f"check() could not tell which notebook it runs in (folder {here}); "
-        "name it, for example check(notebook='lab01-scoping.ipynb')"
+        f"check() could not tell which notebook it runs in (working folder {here}): run the lab with its own "
+        "folder as the working folder (papermill --cwd labs/<lab> ...), or name it with its path from that folder, "
+        f"for example check(notebook={_example_path(here)!r})"
     )
+
+
+def _example_path(here: Path) -> str:
+    """A path to a lab notebook that works from `here`: a real one below it if there is one."""
+    found = sorted(here.glob("*/*/*.ipynb")) + sorted(here.glob("*/*.ipynb"))
+    labs = [p for p in found if p.parent.name == p.stem and ".ipynb_checkpoints" not in p.parts]
+    return str(labs[0].relative_to(here)) if labs else "labs/lab01-scoping/lab01-scoping.ipynb"
 
 
 def check(question: str | None = None, notebook: str | Path | None = None, explain_failures: bool = True) -> None:
