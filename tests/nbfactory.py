@@ -81,3 +81,14 @@ def toy_submission(why: str = "YOUR ANSWER HERE", limit: int = 10) -> NotebookNo
         if cell.metadata.get("nbgrader", {}).get("grade_id") == "limit":
             cell.source = f"LIMIT = {limit}"
     return nb
+
+
+def graded_toy_class(dest):
+    """A toy course where ana (a written answer nobody has graded yet) and bo (`LIMIT = 3`, no written answer)
+    handed in and were autograded: (course, results)."""
+    from mlops_course import autograde, grading
+
+    course = toy_course(dest)
+    grading.submit(course, TOY_LAB, "ana", {TOY_LAB: toy_submission(why="Because doubling is linear.")})
+    grading.submit(course, TOY_LAB, "bo", {TOY_LAB: toy_submission(limit=3)})
+    return course, autograde.autograde(course, TOY_LAB, jobs=2, progress=False)

@@ -655,8 +655,8 @@ def summary_table(results: list[GradeResult]) -> str:
     """The table printed at the end of a batch: one line per submission, problems spelled out."""
     if not results:
         return "No submissions to grade."
-    width = max(len(r.student) for r in results)
-    lines = [f"{'lab':<16} {'student':<{width}} {'score':>11}  {'status':<11} notes"]
+    width, lab_width = max(len("student"), *(len(r.student) for r in results)), max(16, *(len(r.lab) for r in results))
+    lines = [f"{'lab':<{lab_width}} {'student':<{width}} {'score':^11}  {'status':<11} notes"]
     for r in results:
         notes = "; ".join(r.reasons)
         if r.seconds_late > 0:
@@ -665,7 +665,7 @@ def summary_table(results: list[GradeResult]) -> str:
             notes = "; ".join(filter(None, [notes, f"changed since graded by hand, old score kept as old: {', '.join(r.regrade)}"]))
         if r.pending:
             notes = "; ".join(filter(None, [notes, f"{r.pending:g} point(s) wait for manual grading"]))
-        lines.append(f"{r.lab:<16} {r.student:<{width}} {r.score:>5g}/{r.max_score:<5g}  {r.status:<11} {notes}")
+        lines.append(f"{r.lab:<{lab_width}} {r.student:<{width}} {r.score:>5g}/{r.max_score:<5g}  {r.status:<11} {notes}")
     graded = sum(r.status != "not graded" for r in results)
     problems = sum(not r.ok for r in results)
     lines.append(f"{len(results)} submission(s): {graded} graded, {problems} with problems (see notes).")

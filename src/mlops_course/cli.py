@@ -113,16 +113,31 @@ def cmd_feedback(args: argparse.Namespace) -> None:
     from .feedback import generate_feedback
 
     root = _root(args)
+    _warn_provisional(root, args.db_url, args.lab, args.student)
     files = generate_feedback(root, args.lab, args.student, db_url=args.db_url)
     for path in files:
         print(f"feedback {path.relative_to(root) if path.is_relative_to(root) else path}")
     print(f"{len(files)} feedback page(s) written (hidden tests removed).")
 
 
+def _warn_provisional(root: Path, db_url: str | None, lab: str | None = None, student: str | None = None) -> None:
+    """Warn before sending out scores that still miss the manual grading of answers in words."""
+    from .export import pending_manual, provisional
+
+    pending = pending_manual(root, db_url)
+    if lab:
+        pending = pending[pending["lab"] == lab]
+    if student:
+        pending = pending[pending["student"] == student]
+    for line in provisional(pending):
+        print(f"warning: {line}", file=sys.stderr)
+
+
 def cmd_export(args: argparse.Namespace) -> None:
     from .export import export_grades
 
     root = _root(args)
+    _warn_provisional(root, args.db_url)
     for path in export_grades(root, Path(args.out) if args.out else root / "autograder" / "export", db_url=args.db_url):
         print(f"wrote {path}")
 

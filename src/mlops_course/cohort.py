@@ -27,7 +27,7 @@ MIN_FOR_DISCRIMINATION = 3
 @dataclass(frozen=True)
 class CohortData:
     submissions: pd.DataFrame  # lab, student, score, max_score, timestamp, seconds_late
-    questions: pd.DataFrame  # lab, student, question, score, max_score
+    questions: pd.DataFrame  # lab, student, question, score, max_score, pending (not graded by hand yet), order
     students: list[str]
     labs: list[str]
 
@@ -39,10 +39,12 @@ def read_gradebook(root: Path, db_url: str | None = None, roster: list[str] | No
     cd = load_config(root, db_url).CourseDirectory
     require_gradebook(str(cd.db_url))
     subs, questions = [], []
+    order: dict[tuple[str, str], int] = {}
     with Gradebook(cd.db_url, cd.course_id) as gb:
         students = sorted({s.id for s in gb.students} | set(roster or []))
         labs = [a.name for a in gb.assignments]
         for assignment in gb.assignments:
+            order |= {(assignment.name, q): i for i, q in enumerate(lab_order(root, assignment.name))}
             for sub in assignment.submissions:
                 subs.append({"lab": assignment.name, "student": sub.student.id, "score": float(sub.score),
                              "max_score": float(sub.max_score), "timestamp": sub.timestamp,
@@ -50,27 +52,47 @@ def read_gradebook(root: Path, db_url: str | None = None, roster: list[str] | No
                 for nb in sub.notebooks:
                     for grade in nb.grades:
                         questions.append({"lab": assignment.name, "student": sub.student.id, "question": grade.name,
-                                          "score": float(grade.score), "max_score": float(grade.max_score)})
+                                          "score": float(grade.score), "max_score": float(grade.max_score),
+                                          "pending": bool(grade.needs_manual_grade),
+                                          "order": order.get((assignment.name, grade.name), len(order))})
     sub_cols = ["lab", "student", "score", "max_score", "timestamp", "seconds_late"]
-    q_cols = ["lab", "student", "question", "score", "max_score"]
+    q_cols = ["lab", "student", "question", "score", "max_score", "pending", "order"]
     return CohortData(pd.DataFrame(subs, columns=sub_cols), pd.DataFrame(questions, columns=q_cols), students, labs)
 
 
+def lab_order(root: Path, lab: str) -> list[str]:
+    """The lab's graded cells in the order students meet them (its notebooks in name order)."""
+    from . import notebooks
+    from .layout import SOURCE_DIR
+
+    return [c.grade_id for path in sorted((Path(root) / SOURCE_DIR / lab).glob("*.ipynb"))
+            for c in notebooks.graded_cells(notebooks.read(path))]
+
+
 def question_stats(questions: pd.DataFrame) -> pd.DataFrame:
-    """Per lab and question: points, mean share of points (difficulty) and discrimination."""
+    """Per lab and question, in lab order: points, mean share of points (difficulty), discrimination, and
+    how many answers still wait for manual grading (left out of difficulty and discrimination: not zeros)."""
     rows = []
+    if "pending" not in questions:
+        questions = questions.assign(pending=False)
+    if "order" not in questions:
+        questions = questions.assign(order=0)
     for lab, frame in questions.groupby("lab", sort=False):
-        scores = frame.pivot_table(index="student", columns="question", values="score", aggfunc="sum")
+        graded = frame[~frame["pending"].astype(bool)]
+        scores = graded.pivot_table(index="student", columns="question", values="score", aggfunc="sum")
+        scores = scores.reindex(index=sorted(set(frame["student"])), columns=sorted(set(frame["question"])))
         points = frame.groupby("question")["max_score"].max()
+        waiting = frame.groupby("question")["pending"].sum()
         total = scores.sum(axis=1)
-        for question in points.index:
+        for question in frame.sort_values(["order", "question"])["question"].drop_duplicates():
             item = scores[question]
             rest = total - item
-            enough = len(item) >= MIN_FOR_DISCRIMINATION and item.std() > 0 and rest.std() > 0
+            enough = item.count() >= MIN_FOR_DISCRIMINATION and item.std() > 0 and rest.std() > 0
             rows.append({"lab": lab, "question": question, "points": points[question],
                          "difficulty": item.mean() / points[question] if points[question] else float("nan"),
-                         "discrimination": item.corr(rest) if enough else float("nan")})
-    return pd.DataFrame(rows, columns=["lab", "question", "points", "difficulty", "discrimination"])
+                         "discrimination": item.corr(rest) if enough else float("nan"),
+                         "pending manual": int(waiting[question])})
+    return pd.DataFrame(rows, columns=["lab", "question", "points", "difficulty", "discrimination", "pending manual"])
 
 
 def missing_submissions(data: CohortData) -> dict[str, list[str]]:
@@ -83,6 +105,7 @@ def plot_scores(data: CohortData, path: Path) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     labs = data.labs or ["(no labs)"]
     fig, axes = plt.subplots(1, len(labs), figsize=(4 * len(labs), 3), squeeze=False)
@@ -90,6 +113,7 @@ def plot_scores(data: CohortData, path: Path) -> Path:
         frame = data.submissions[data.submissions["lab"] == lab]
         share = 100 * frame["score"] / frame["max_score"].where(frame["max_score"] > 0)
         ax.hist(share.dropna(), bins=range(0, 105, 10), color="#4c72b0", edgecolor="white")
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # students come whole
         ax.set(title=f"{lab} (n={len(frame)})", xlabel="score (% of points)", ylabel="students", xlim=(0, 100))
     fig.tight_layout()
     fig.savefig(path, dpi=100)
