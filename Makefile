@@ -1,10 +1,10 @@
 # One-command set-up for the MLOps course.
 #
 #   make lab       set up .venv on first run, then open JupyterLab on labs/
-#   make test      set up .venv, then run the whole test suite
+#   make test      set up .venv, then run the whole test suite (LAB=name: one lab's proofs alone)
 #   make book      build the course book into book/_build/html
 #   make release   regenerate labs/ from solutions/ with nbgrader (LAB=name for one)
-#   make bench     time every lab in CI mode and the whole test suite
+#   make bench     time every lab in CI mode and the whole test suite (LAB=name: one lab's tests)
 #   make class-server STUDENTS=10   start a class server on this machine (as root; stop: make class-server-stop)
 #
 # Everything runs offline once the packages are installed.
@@ -76,7 +76,7 @@ class-server-stop: $(STAMP)
 	$(BIN)/mlops-course class-server stop
 
 test: $(STAMP) system classroom
-	@$(PY) -m pytest $(PYTEST_FLAGS); rc=$$?; \
+	@$(PY) -m pytest $(PYTEST_FLAGS) $(if $(LAB),--lab=$(LAB)); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests; the suite must not be empty."; exit 1; fi; \
 	  exit $$rc
 
@@ -86,8 +86,9 @@ book: $(STAMP)
 release: $(STAMP)
 	$(BIN)/mlops-course release $(LAB)
 
-bench: $(STAMP)
-	$(PY) benchmarks/bench_labs.py
+bench: $(STAMP) system classroom
+	$(PY) benchmarks/bench_labs.py $(if $(LAB),--lab $(LAB))
+	$(PY) benchmarks/bench_suite.py $(if $(LAB),--lab $(LAB))
 
 constraints:
 	rm -rf /tmp/mlops-course-resolve

@@ -1,9 +1,8 @@
-"""Time every lab in CI mode (and optionally in full mode), then the whole test suite.
+"""Time every lab in CI mode (and optionally in full mode); bench_suite.py times the test suite.
 
-    python benchmarks/bench_labs.py            # labs in CI mode, then `make test`
+    python benchmarks/bench_labs.py            # labs in CI mode
     python benchmarks/bench_labs.py --full     # also each lab on all of 2013
-    python benchmarks/bench_labs.py --no-suite # labs only
-    python benchmarks/bench_labs.py --lab lab05-monitoring --full --no-suite  # one lab
+    python benchmarks/bench_labs.py --lab lab05-monitoring --full  # one lab
 
 Each figure is one wall-clock run on this machine, printed beside its budget
 as a ratio, so a run on a slower or busier machine is read against the same
@@ -16,7 +15,6 @@ import argparse
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,7 +32,6 @@ CI_BUDGET = {"lab01-scoping": 60, "lab02-data": 60}
 CI_BUDGET_DEFAULT = 90
 FULL_BUDGET = {"lab02-data": 180}
 FULL_BUDGET_DEFAULT = 300
-SUITE_BUDGET = 600
 
 
 def run_lab(lab: str, parameters: dict) -> float:
@@ -57,7 +54,7 @@ def row(name: str, seconds: float, budget: float) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--full", action="store_true", help="also run every lab on all of 2013")
-    parser.add_argument("--no-suite", action="store_true", help="skip timing `make test`")
+    parser.add_argument("--no-suite", action="store_true", help="(kept for old command lines: the suite is timed by bench_suite.py)")
     parser.add_argument("--lab", action="append", choices=lab_names(ROOT), help="time only this lab (repeatable)")
     args = parser.parse_args()
     os.environ.update(OFFLINE_ENV)
@@ -67,12 +64,6 @@ def main() -> None:
         print(row(f"{lab} (CI mode)", run_lab(lab, CI_PARAMETERS), CI_BUDGET.get(lab, CI_BUDGET_DEFAULT)), flush=True)
         if args.full:
             print(row(f"{lab} (full 2013)", run_lab(lab, {}), FULL_BUDGET.get(lab, FULL_BUDGET_DEFAULT)), flush=True)
-    if not args.no_suite:
-        start = time.perf_counter()
-        result = subprocess.run(["make", "-s", "test"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        seconds = time.perf_counter() - start
-        status = "passed" if result.returncode == 0 else f"FAILED (exit {result.returncode})"
-        print(row(f"make test ({status})", seconds, SUITE_BUDGET), flush=True)
 
 
 if __name__ == "__main__":

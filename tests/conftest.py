@@ -24,6 +24,48 @@ os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get(
 os.environ.pop("MLOPS_COURSE_DB_URL", None)
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--lab", action="append", default=[], metavar="LAB",
+                     help="prove one lab alone (repeatable): its release, run, grading both ways, wrong answers, "
+                          "self-check and quiz; `make test LAB=<lab>`")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from mlops_course.layout import lab_names
+
+    known = [lab for lab in lab_names(ROOT) if lab.startswith("lab")]
+    unknown = [lab for lab in config.getoption("lab") if lab not in known]
+    if unknown:
+        pytest.exit(f"no lab named {', '.join(unknown)}; the labs are: {', '.join(known)}", 4)
+
+
+def lab_tokens(lab: str) -> tuple[str, str]:
+    """How a lab's tests are named: by the lab (`lab03-modeling`, in parameters; `lab03`, in file names)
+    and by its quiz's chapter (`03-modeling`)."""
+    return lab, lab.split("-")[0]
+
+
+@pytest.hookimpl(tryfirst=True)  # before the lab tests plan their background work on what is left
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With --lab, keep only the tests of the named labs and of their quizzes."""
+    labs = config.getoption("lab")
+    if not labs:
+        return
+
+    def belongs(item: pytest.Item) -> bool:
+        params = item.nodeid.partition("[")[2]
+        for lab in labs:
+            name, short = lab_tokens(lab)
+            chapter = name.removeprefix("lab")
+            if chapter in params or short in Path(str(item.path)).name:
+                return True
+        return False
+
+    kept = [item for item in items if belongs(item)]
+    config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+    items[:] = kept
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Fail fast, with the fix, when the notebooks' kernel would not run this environment's Python."""
     from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel

@@ -2,10 +2,12 @@
 
 Every quiz file in book/quizzes/ (found at collection time) must validate; a
 broken one is refused with the file and question named. Each quiz's generated
-assignment (solutions/quiz-<chapter>/) must match its YAML, and real nbgrader,
-through the course's sandboxed `autograde`, gives the key full marks, the blank
-zero and every single wrong option zero for its question (batched: submission
-k answers every question with its k-th wrong answer). The released notebook
+assignment (solutions/quiz-<chapter>/) must match its YAML; the key earns full
+marks, the blank zero and every single wrong option zero for its question
+(batched: submission k answers every question with its k-th wrong answer). Real
+nbgrader, through the course's sandboxed `autograde`, grades the key, the blank
+and the first wrong submission; the other submissions are proven on the shared
+prefix (`mlops_course.shared_prefix`), which must agree with nbgrader. The released notebook
 holds no key. The cohort report shows each quiz question's difficulty and
 discrimination. In the built book, a browser answers a question wrongly and
 rightly and sees the matching explanation, offline.
@@ -23,7 +25,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlops_course import grading, notebooks, quiz
+from mlops_course import grading, notebooks, quiz, shared_prefix
 from mlops_course.autograde import autograde
 from mlops_course.errors import QuizError
 from mlops_course.layout import release_notebook, source_notebook
@@ -229,37 +231,81 @@ def key_in_other_forms(found: quiz.Quiz) -> dict:
     return forms
 
 
+# Real nbgrader grades these submissions of every quiz; the others are proven on the shared prefix
+# (one process per quiz, each submission in a fork of it: mlops_course.shared_prefix).
+GRADED_FOR_REAL = ("key", "blank", "wrong-1")
+
+
+def submissions(solution, blank, found: quiz.Quiz) -> dict:
+    """The key, the key in other forms, the blank quiz and, per rank k, every question's k-th wrong answer."""
+    made = {"key": solution, "key-forms": quiz.with_answers(solution, key_in_other_forms(found)), "blank": blank}
+    for k in range(max(len(q.wrong_answers()) for q in found.questions)):
+        made[f"wrong-{k + 1}"] = quiz.with_answers(solution, answers_for(found, k))
+    return made
+
+
+def on_the_shared_prefix(solution, found: quiz.Quiz, folder: Path) -> shared_prefix.Proof:
+    """The key in other forms and every rank of wrong answers, each in a fork of one run of the key."""
+    tests = tuple(q.test_cell for q in found.questions)
+    variants = [shared_prefix.Variant("key-forms", {v: f"{v} = {a!r}" for v, a in key_in_other_forms(found).items()}, tests)]
+    for k in range(max(len(q.wrong_answers()) for q in found.questions)):
+        answers = {v: f"{v} = {a!r}" for v, a in answers_for(found, k).items()}
+        variants.append(shared_prefix.Variant(f"wrong-{k + 1}", answers, tests))
+    folder.mkdir(parents=True)
+    return shared_prefix.prove(solution, folder, variants)
+
+
+def selected_chapters(session: pytest.Session) -> list[str]:
+    chosen = {getattr(item, "callspec", None) and item.callspec.params.get("chapter") for item in session.items}
+    return [c for c in CHAPTERS if c in chosen] or CHAPTERS
+
+
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory):
-    """Every quiz graded by real nbgrader in one throwaway course: the key, the key in other forms, the blank
-    quiz and one submission per rank of wrong answer. Returns (course, {chapter: {student: scores}})."""
-    course = copy_course(tmp_path_factory.mktemp("quiz-course"), [load(c).assignment for c in CHAPTERS])
-    expected = {}
-    for chapter in CHAPTERS:
+def graded(request, tmp_path_factory):
+    """The selected quizzes graded: real nbgrader, in one throwaway course, grades each quiz's key, blank
+    and first wrong submission; the key in other forms and the other ranks of wrong answers are proven on
+    the shared prefix. Returns (course, {chapter: {student: scores}}, {chapter: proof})."""
+    chapters = selected_chapters(request.session)
+    course = copy_course(tmp_path_factory.mktemp("quiz-course"), [load(c).assignment for c in chapters])
+    scores, proofs = {}, {}
+    for chapter in chapters:
         found = load(chapter)
         lab = found.assignment
         grading.generate_assignment(course, lab)
         solution = notebooks.read(source_notebook(course, lab))
-        submissions = {"key": solution, "key-forms": quiz.with_answers(solution, key_in_other_forms(found)),
-                       "blank": notebooks.read(release_notebook(course, lab))}
-        for k in range(max(len(q.wrong_answers()) for q in found.questions)):
-            submissions[f"wrong-{k + 1}"] = quiz.with_answers(solution, answers_for(found, k))
-        for student, nb in submissions.items():
-            grading.submit(course, lab, student, {lab: nb})
-        expected[chapter] = list(submissions)
+        made = submissions(solution, notebooks.read(release_notebook(course, lab)), found)
+        for student in GRADED_FOR_REAL:
+            grading.submit(course, lab, student, {lab: made[student]})
+        proofs[chapter] = on_the_shared_prefix(solution, found, tmp_path_factory.mktemp(f"prefix-{chapter}") / lab)
+        scores[chapter] = {student: proofs[chapter].variants[student].cells for student in made
+                           if student not in GRADED_FOR_REAL}
     results = autograde(course, None, jobs=GRADING_JOBS, progress=False)
     not_graded = {(r.lab, r.student): r.reasons for r in results if r.status == "not graded"}
     assert not not_graded, f"the autograder could not grade {not_graded}"
-    scores = {c: {s: grading.cell_scores(course, load(c).assignment, s) for s in students}
-              for c, students in expected.items()}
-    return course, scores
+    for chapter in chapters:
+        problems = proofs[chapter].problems
+        assert not problems, f"quiz-{chapter}: the shared prefix could not prove {problems}"
+        for student in GRADED_FOR_REAL:
+            scores[chapter][student] = grading.cell_scores(course, load(chapter).assignment, student)
+    return course, scores, proofs
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_the_shared_prefix_agrees_with_real_grading(chapter, graded):
+    """Do the key and the first wrong submission earn, question by question, what real nbgrader gives them?"""
+    _, scores, proofs = graded
+    route = {"key": proofs[chapter].solution, "wrong-1": proofs[chapter].variants["wrong-1"].cells}
+    for student, cells in route.items():
+        real = {k: (v.score, v.max_score) for k, v in scores[chapter][student].items()}
+        assert {k: (v.score, v.max_score) for k, v in cells.items()} == real, f"quiz-{chapter}: '{student}' differs"
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("chapter", CHAPTERS)
 def test_the_key_gets_full_marks_in_any_accepted_form(chapter, graded):
     """Does the key, as written and in other accepted forms, earn every point of the quiz?"""
-    _, scores = graded
+    _, scores, _ = graded
     for student in ("key", "key-forms"):
         lost = {k: f"{v.score}/{v.max_score}" for k, v in scores[chapter][student].items() if v.score < v.max_score}
         assert not lost, f"quiz-{chapter}: '{student}' lost points in {lost}"
@@ -270,7 +316,7 @@ def test_the_key_gets_full_marks_in_any_accepted_form(chapter, graded):
 @pytest.mark.parametrize("chapter", CHAPTERS)
 def test_the_blank_quiz_gets_zero(chapter, graded):
     """Does the untouched released quiz score zero?"""
-    _, scores = graded
+    _, scores, _ = graded
     earned = {k: v.score for k, v in scores[chapter]["blank"].items() if v.score > 0}
     assert not earned, f"the blank quiz-{chapter} earned points in {earned}"
 
@@ -280,7 +326,7 @@ def test_the_blank_quiz_gets_zero(chapter, graded):
 def test_every_wrong_option_loses_its_questions_points(chapter, graded):
     """Does every single wrong answer (each wrong letter, each one-option slip in a multiple choice, each
     known wrong value and a value just outside the tolerance) score zero on its question, and only there?"""
-    _, scores = graded
+    _, scores, _ = graded
     found = load(chapter)
     checked = 0
     for q in found.questions:
@@ -301,19 +347,19 @@ def test_the_cohort_report_shows_each_quiz_questions_difficulty_and_discriminati
     discrimination, and show each quiz on the page?"""
     from mlops_course.cohort import question_stats, read_gradebook, write_report
 
-    course, scores = graded
+    course, scores, _ = graded
     stats = question_stats(read_gradebook(course).questions)
-    for chapter in CHAPTERS:
+    for chapter in scores:
         found = load(chapter)
         rows = stats[stats["lab"] == found.assignment].set_index("question")
         assert sorted(rows.index) == sorted(q.test_cell for q in found.questions)
-        students = scores[chapter]
+        students = {s: scores[chapter][s] for s in GRADED_FOR_REAL}  # those in the gradebook
         for q in found.questions:
             right = sum(s[q.test_cell].score == s[q.test_cell].max_score for s in students.values())
             assert rows.loc[q.test_cell, "difficulty"] == pytest.approx(right / len(students))
             assert -1 <= rows.loc[q.test_cell, "discrimination"] <= 1, f"{q.test_cell} has no discrimination"
     page = write_report(course, tmp_path / "report").read_text()
-    for chapter in CHAPTERS:
+    for chapter in scores:
         assert f"questions-quiz-{chapter}.png" in page and load(chapter).questions[0].test_cell in page
 
 

@@ -83,6 +83,7 @@ class Proof:
     solution: dict[str, CellVerdict] = field(default_factory=dict)
     variants: dict[str, VariantProof] = field(default_factory=dict)
     problems: dict[str, str] = field(default_factory=dict)  # variant -> why it has no verdict
+    cpu_seconds: float = 0.0  # what the run cost: its process and every fork, for benchmarks
 
 
 # --- judging a cell's outputs as the grader does ---------------------------------------------------
@@ -415,6 +416,10 @@ def main(argv: list[str] | None = None) -> int:
     except BaseException:
         _report(traceback.format_exc())
         return 1
+    import resource
+
+    used = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    result["cpu_seconds"] = sum(u.ru_utime + u.ru_stime for u in used)
     Path(spec["result"]).write_text(json.dumps(result))
     return 0
 
@@ -452,20 +457,36 @@ def prove(nb: NotebookNode, folder: Path, variants: list[Variant], progress: boo
                              for v in variants], "whole": whole}
         (scratch / "home").mkdir()
         (scratch / "spec.json").write_text(json.dumps(spec))
-        done = subprocess.run([sys.executable, "-m", "mlops_course.shared_prefix", str(scratch / "spec.json")],
-                              cwd=folder, env=process_environment(scratch / "home"), timeout=timeout,
-                              stdout=subprocess.DEVNULL, stderr=None if progress else subprocess.PIPE,
-                              start_new_session=True)
-        if done.returncode != 0 or not (scratch / "result.json").exists():
-            tail = (done.stderr or b"").decode("utf-8", "replace")[-2000:]
-            raise GradingError(f"the shared-prefix run of {folder.name} failed (exit {done.returncode}): {tail}")
+        process = subprocess.Popen([sys.executable, "-m", "mlops_course.shared_prefix", str(scratch / "spec.json")],
+                                   cwd=folder, env=process_environment(scratch / "home"), stdout=subprocess.DEVNULL,
+                                   stderr=None if progress else subprocess.PIPE, start_new_session=True)
+        _RUNNING.add(process)
+        try:
+            _, stderr = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(process.pid)
+            _, stderr = process.communicate()
+        finally:
+            _RUNNING.discard(process)
+        if process.returncode != 0 or not (scratch / "result.json").exists():
+            tail = (stderr or b"").decode("utf-8", "replace")[-2000:]
+            raise GradingError(f"the shared-prefix run of {folder.name} failed (exit {process.returncode}): {tail}")
         raw = json.loads((scratch / "result.json").read_text())
     def verdicts(cells: dict) -> dict[str, CellVerdict]:
         return {k: CellVerdict(**v) for k, v in cells.items()}
 
     variants = {k: VariantProof(verdicts(v["cells"]), tuple(v["check"]) if "check" in v else None)
                 for k, v in raw["variants"].items()}
-    return Proof(verdicts(raw["solution"]), variants, raw["problems"])
+    return Proof(verdicts(raw["solution"]), variants, raw["problems"], raw["cpu_seconds"])
+
+
+_RUNNING: set[subprocess.Popen] = set()
+
+
+def stop_all() -> None:
+    """End every run still going (with whatever it started): for a caller that gives up waiting."""
+    for process in list(_RUNNING):
+        _kill_group(process.pid)
 
 
 def _check_variants(nb: NotebookNode, variants: list[Variant]) -> None:

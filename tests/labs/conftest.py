@@ -11,8 +11,10 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import threading
+import time
 import traceback
 from pathlib import Path
 
@@ -24,7 +26,7 @@ from mlops_course.course import GRADING_DIR, IGNORED_FILES
 from mlops_course.layout import release_notebook, source_notebook
 from mlops_course.questions import without_hidden_tests
 
-from ..conftest import KERNEL, ROOT, copy_course
+from ..conftest import ARTIFACTS, KERNEL, ROOT, copy_course
 from . import mistakes
 
 EXECUTION_TIMEOUT = 300
@@ -143,6 +145,8 @@ class ProofPool:
 
     def __init__(self, labs: list[str], base: Path):
         self.labs, self.base = labs, base
+        self.stopped = False
+        self.timings: dict[str, dict] = {}
         self.done = {lab: threading.Event() for lab in labs}
         self.results: dict[str, shared_prefix.Proof | str] = {}
         self.thread = threading.Thread(target=self._work, name="shared-prefix-proofs", daemon=True)
@@ -150,11 +154,29 @@ class ProofPool:
 
     def _work(self) -> None:
         for lab in self.labs:
+            if self.stopped:
+                break
+            started = time.time()
             try:
                 self.results[lab] = prove_lab(lab, self.base / lab)
             except Exception:  # the tests of that lab report it; the other labs go on
                 self.results[lab] = traceback.format_exc()
+            self._record(lab, started)
             self.done[lab].set()
+
+    def _record(self, lab: str, started: float) -> None:
+        """When each lab's proof ran and what it cost, for `make bench` (test-artifacts/shared-prefix.json)."""
+        result = self.results[lab]
+        self.timings[lab] = {"start": started, "end": time.time(),
+                             "cpu_seconds": 0.0 if isinstance(result, str) else result.cpu_seconds}
+        ARTIFACTS.mkdir(exist_ok=True)
+        (ARTIFACTS / "shared-prefix.json").write_text(json.dumps(self.timings, indent=1))
+
+    def stop(self) -> None:
+        """At the end of the session: no further lab, and the running one ended with all it started."""
+        self.stopped = True
+        shared_prefix.stop_all()
+        self.thread.join(timeout=30)
 
     def get(self, lab: str) -> shared_prefix.Proof:
         assert lab in self.done, f"{lab} was not scheduled for a shared-prefix proof"
@@ -167,6 +189,7 @@ class ProofPool:
 PROVEN_LABS: list[str] = []
 
 
+@pytest.hookimpl(trylast=True)  # after -k, -m and --lab have deselected what will not run
 def pytest_collection_modifyitems(session, config, items):
     """Tests that read the shared-prefix proofs run last, so that the proofs compute while the rest runs."""
     needing = [item for item in items if "proven" in getattr(item, "fixturenames", ())]
@@ -184,7 +207,12 @@ def pytest_collection_modifyitems(session, config, items):
 @pytest.fixture(scope="session", autouse=True)
 def proof_pool(tmp_path_factory):
     """Starts the background proofs of every lab whose proof some selected test reads."""
-    return ProofPool(list(PROVEN_LABS), tmp_path_factory.mktemp("proofs")) if PROVEN_LABS else None
+    if not PROVEN_LABS:
+        yield None
+        return
+    pool = ProofPool(list(PROVEN_LABS), tmp_path_factory.mktemp("proofs"))
+    yield pool
+    pool.stop()
 
 
 @pytest.fixture(scope="session")
