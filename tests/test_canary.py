@@ -199,3 +199,20 @@ def test_report_round_trips_through_its_json(tmp_path):
     assert Report.load(data) == report
     assert "| lab run | lab03-modeling | cell 7 (train) | TypeError: boom |" in markdown.read_text()
     assert json.loads(data.read_text())["failures"][0]["cell"] == "cell 7 (train)"
+
+
+@pytest.mark.slow
+def test_a_book_that_no_longer_builds_is_reported_with_its_page_and_warning(tmp_path):
+    """Does the canary's book step pass on a clean toy book and name the page and warning of a broken one?"""
+    course = tmp_path / "course"
+    (course / "book").mkdir(parents=True)
+    (course / "book" / "_config.yml").write_text('title: Toy\nexecute:\n  execute_notebooks: "off"\n')
+    (course / "book" / "_toc.yml").write_text("format: jb-book\nroot: intro\nchapters:\n  - file: lesson\n")
+    (course / "book" / "lesson.md").write_text("# Lesson\n\nA lesson.\n")
+    (course / "book" / "intro.md").write_text("# Toy\n\nRead {doc}`lesson` first.\n")
+    assert canary.build_book_copy(course, "book", tmp_path / "clean") == []
+
+    (course / "book" / "intro.md").write_text("# Toy\n\nRead {doc}`lesson-that-moved` first.\n")
+    [failure] = canary.build_book_copy(course, "book", tmp_path / "broken")
+    assert (failure.step, failure.lab, failure.cell) == ("book", "book", "book/intro.md, line 3")
+    assert "WARNING" in failure.error and "lesson-that-moved" in failure.error, failure.error

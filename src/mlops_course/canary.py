@@ -15,6 +15,7 @@ environment's interpreter, so the packages under test are the ones imported.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -245,12 +246,17 @@ def latest_versions(python: Path, packages: list[str], pip_options: Sequence[str
     return found
 
 
+# pip on machines with a local wheel folder in its configuration warns about it on every run.
+NOISE = re.compile(r"Location '.*' is ignored")
+
+
 def first_error_line(text: str) -> str:
-    """The first line that names an error in a tool's output, else its last non-empty line."""
-    lines = [l.strip() for l in text.splitlines() if l.strip()]
-    for line in lines:
-        if re.search(r"\b(ERROR|Error|error|WARNING|Exception)\b", line):
-            return line[:300]
+    """The first line that names an error (an ERROR, then a WARNING, then an exception), else the last line."""
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not NOISE.search(line)]
+    for pattern in (r"\bERROR\b", r"\bWARNING\b", r"\w*(Error|Exception)\b"):
+        for line in lines:
+            if re.search(pattern, line):
+                return line[:300]
     return lines[-1][:300] if lines else "no output"
 
 
@@ -397,11 +403,36 @@ def build_book_copy(root: Path, target: str, work: Path) -> list[Failure]:
     for folder in ("book", "labs"):
         if (root / folder).is_dir():
             shutil.copytree(root / folder, copy / folder, ignore=shutil.ignore_patterns("_build"))
+    log = work / "book-build.log"
     try:
-        build_book(copy, strict=True)
-    except BookBuildError as exc:
-        return [Failure("book", "book", "-", str(exc))]
+        with _output_to(log):
+            build_book(copy, strict=True)
+    except BookBuildError:
+        output = log.read_text(errors="replace")
+        where = re.search(r"(book/\S+?):(\d+)?:? ?(ERROR|WARNING)", output)
+        page = where.group(1) + (f", line {where.group(2)}" if where and where.group(2) else "") if where else "-"
+        return [Failure("book", "book", page, first_error_line(output))]
     return []
+
+
+@contextlib.contextmanager
+def _output_to(path: Path):
+    """Send this process's stdout and stderr, and its children's, to `path` (Sphinx's output names each problem)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with open(path, "w") as out:
+        os.dup2(out.fileno(), 1)
+        os.dup2(out.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
 
 
 INSIDE = {"labs": run_lab, "grading": grade_lab, "book": build_book_copy}
