@@ -92,3 +92,8 @@ def graded_toy_class(dest):
     grading.submit(course, TOY_LAB, "ana", {TOY_LAB: toy_submission(why="Because doubling is linear.")})
     grading.submit(course, TOY_LAB, "bo", {TOY_LAB: toy_submission(limit=3)})
     return course, autograde.autograde(course, TOY_LAB, jobs=2, progress=False)
+
+
+def notebooks_json(nb: NotebookNode) -> str:
+    """A notebook as the text of its .ipynb file (for zips and raw writes)."""
+    return nbformat.writes(nb)
