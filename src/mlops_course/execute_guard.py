@@ -83,10 +83,9 @@ class GuardedExecute(Execute):
     # has nothing worth saving: its outputs are in the notebook and its working copy is thrown away.
     shutdown_kernel = Enum(["graceful", "immediate"], default_value="immediate",
                            help="how the kernel is stopped after the last cell").tag(config=True)
-    # The kernel flushes stderr when it likes, so one line of library chatter can arrive as the
-    # line and then a lone "\n". nbgrader's IgnorePattern judges one output at a time: the line is
-    # dropped, the "\n" is not, and a passing test cell scores zero (1 grading in 5 of Lab 03's
-    # solution). Merged, the cell's stderr is judged as a whole, the same way every time.
+    # The kernel flushes a stream when it likes, so one line can arrive as the line and then a lone
+    # "\n", in several outputs. Merged, each cell shows its stdout, and its stderr, as one block
+    # (stderr costs no points either way: `stderr_not_scored`).
     coalesce_streams = Bool(True, help="merge each cell's stdout, and its stderr, into one output each").tag(config=True)
 
     def __init__(self, **kwargs):
