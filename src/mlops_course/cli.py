@@ -156,6 +156,15 @@ def cmd_report(args: argparse.Namespace) -> None:
     print(f"cohort report: {page}")
 
 
+def cmd_roster(args: argparse.Namespace) -> None:
+    from .roster import import_roster
+
+    count, created = import_roster(_root(args), Path(args.file), db_url=args.db_url)
+    if created:
+        print(f"there was no gradebook yet: created a new one at {created}")
+    print(f"{count} student(s) added or updated in the gradebook (ids, names, e-mails)")
+
+
 def cmd_sandbox(args: argparse.Namespace) -> None:
     from .sandbox import Sandbox
 
@@ -342,6 +351,12 @@ def build_parser() -> argparse.ArgumentParser:
                     "difficulty and discrimination, late submissions, students who have not submitted."))
     p.add_argument("--out", help="output folder (default: autograder/reports)")
     p.add_argument("--roster", help="file with one student id per line (to list students who never submitted)")
+
+    p = with_db(add("roster", cmd_roster, "Import the class roster into the gradebook from a CSV file with a "
+                    "student_id column and optionally first_name, last_name and email (fills grades-lms.csv's names "
+                    "and lists students who never submitted in the cohort report)."))
+    p.add_argument("action", choices=["import"], help="what to do")
+    p.add_argument("file", help="the roster, a CSV file (a byte-order mark is fine)")
 
     add("sandbox", cmd_sandbox, "Show what the grading sandbox enforces on this machine, and what it cannot.")
 
