@@ -13,6 +13,7 @@ answer shows each route can still fail a question.
 from __future__ import annotations
 
 import html
+import re
 
 import nbformat
 import pytest
@@ -267,3 +268,76 @@ def test_the_book_says_how_to_run_a_lab_headless():
     assert runs, "no papermill command with --cwd on the page"
     for folder, notebook in runs:
         assert notebook.startswith(folder + "/") and (ROOT / notebook).is_file(), (folder, notebook)
+
+
+# --- lab hints that read as asked ----------------------------------------------------------------
+
+def lab_cell(lab: str, grade_id: str) -> str:
+    return notebooks.find_cell(notebooks.read(ROOT / "solutions" / lab / f"{lab}.ipynb"), grade_id).source
+
+
+def test_lab01_question1_says_an_extra_column_does_not_leak():
+    """With every leaking column plus one known before the flight, does Lab 01 Q1's (hidden) test name the extra one?"""
+    import pandas as pd
+
+    measured = ["dep_time", "dep_delay", "arr_time", "arr_delay", "air_time"]
+    flights = pd.DataFrame(columns=[*measured, "tailnum", "sched_dep_time", "carrier"])
+    for answer, message in [(measured + ["tailnum"], "known before the flight, so they do not leak: ['tailnum']"),
+                            (measured[1:], "measured when the aircraft moves are missing: ['dep_time']")]:
+        with pytest.raises(AssertionError, match=re.escape(message)):
+            exec(lab_cell("lab01-scoping", "test_leaking_columns"), {"flights": flights, "LEAKING_COLUMNS": answer})
+    exec(lab_cell("lab01-scoping", "test_leaking_columns"), {"flights": flights, "LEAKING_COLUMNS": measured})
+
+
+def test_lab02_question11_says_last_months_rate_is_available_as_its_test_expects():
+    """Does Lab 02 Q11 say how to treat carrier_late_rate_last_month, the way its solution (and hidden test) does?"""
+    prompt = lab_cell("lab02-data", "leaking_features_prompt")
+    assert "`carrier_late_rate_last_month`, counts as available" in prompt
+    namespace: dict = {}
+    exec(lab_cell("lab02-data", "leaking_features"), namespace)
+    assert "carrier_late_rate_last_month" not in namespace["LEAKING_FEATURES"]
+    assert '"carrier_late_rate_last_month"' not in lab_cell("lab02-data", "test_leaking_features").split("_answer ==")[1]
+
+
+def test_lab02_question6_says_what_an_all_missing_numeric_column_gets():
+    """Does Lab 02 Q6 say an all-missing numeric column gets no range, as the solution and the course's schema do?"""
+    import numpy as np
+    import pandas as pd
+
+    from mlops_course import schema
+
+    assert 'all missing has no range: it gets neither `"min"` nor `"max"`' in lab_cell("lab02-data", "infer_schema_prompt")
+    namespace = {"pd": pd, "require_frame": lambda *args: None}
+    exec(lab_cell("lab02-data", "infer_schema"), namespace)
+    frame = pd.DataFrame({"temp": [np.nan, np.nan]})
+    expected = {"columns": {"temp": {"type": "float", "nullable": True}}}
+    assert namespace["infer_schema"](frame) == expected == schema.infer_schema(frame).to_dict()
+
+
+def test_lab03_question3_passthrough_gets_the_tests_own_hint():
+    """With remainder="passthrough", does Lab 03 Q3's visible test give its hint about non-feature columns, not a raw ValueError?"""
+    import numpy as np
+    import pandas as pd
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    def build_pipeline(estimator, remainder="passthrough"):
+        numbers = Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())])
+        prepare = ColumnTransformer([("categories", OneHotEncoder(handle_unknown="ignore", sparse_output=False), ["carrier"]),
+                                     ("numbers", numbers, ["distance"])], remainder=remainder)
+        return Pipeline([("prepare", prepare), ("model", estimator)])
+
+    rows = 80
+    train = pd.DataFrame({"carrier": list("ABCD") * (rows // 4), "distance": np.arange(rows, dtype=float) * 10,
+                          "dep_delay": np.arange(rows) % 30, "tailnum": [f"N{i}" for i in range(rows)],
+                          "late": np.arange(rows) % 2})
+    visible = lab_cell("lab03-modeling", "test_build_pipeline").split("### BEGIN HIDDEN TESTS")[0]
+    namespace = {"train": train, "np": np, "pd": pd, "Pipeline": Pipeline, "LogisticRegression": LogisticRegression,
+                 "FEATURES": ["carrier", "distance"], "CATEGORICAL_FEATURES": ["carrier"], "NUMERIC_FEATURES": ["distance"],
+                 "TARGET": "late", "build_pipeline": build_pipeline}
+    with pytest.raises(AssertionError, match=re.escape("Columns that are not features (dep_delay!) must be dropped")):
+        exec(visible, dict(namespace))
+    exec(visible, dict(namespace, build_pipeline=lambda estimator: build_pipeline(estimator, "drop")))
