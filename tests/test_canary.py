@@ -216,3 +216,14 @@ def test_a_book_that_no_longer_builds_is_reported_with_its_page_and_warning(tmp_
     [failure] = canary.build_book_copy(course, "book", tmp_path / "broken")
     assert (failure.step, failure.lab, failure.cell) == ("book", "book", "book/intro.md, line 3")
     assert "WARNING" in failure.error and "lesson-that-moved" in failure.error, failure.error
+
+
+def test_report_says_when_the_registrys_newest_release_does_not_install_with_the_others():
+    """Does the report tell a newer release on the registry that pip could not install from a held one?"""
+    report = _report(passed=True)
+    report.latest = {**report.newest, "mlflow": "3.100.0", "jupyter-book": "2.1.0"}
+    notes = {package: note for package, _, _, note in report.rows()}
+    assert notes["mlflow"] == "3.100.0 on the registry does not install with the others"
+    assert notes["jupyter-book"] == "held <2: offline"
+    assert notes["pandas"] == ""
+    assert "mlflow                 3.17.2       3.99.0      *3.100.0 on the registry" in report.text()
