@@ -31,7 +31,7 @@ from mlops_course import grading, notebooks  # noqa: E402
 from mlops_course.kernel import OFFLINE_ENV  # noqa: E402
 from mlops_course.layout import release_notebook, source_notebook  # noqa: E402
 from tests.conftest import copy_course  # noqa: E402
-from tests.labs.test_labs import wrong_answers  # noqa: E402
+from tests.labs.mistakes import wrong_answers  # noqa: E402
 
 TARGET = 1.7
 

@@ -24,7 +24,7 @@ from mlops_course.layout import release_notebook, source_notebook
 from mlops_course.sandbox import Limits
 
 from .conftest import ROOT, copy_course
-from .labs.test_labs import wrong_answers
+from .labs.mistakes import wrong_answers
 
 LAB = "lab01-scoping"
 DUE = dt.datetime(2025, 3, 1, 12, 0, tzinfo=dt.timezone.utc)
