@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import html
 import re
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -116,6 +117,32 @@ def test_warnings_and_stderr_cost_no_points_in_real_grading(graded):
     _, scores, result = graded
     assert result.ok, result.reasons
     assert {f"test_{q}": 1.0 for q in CORRECT} | {"test_three": 0.0, "test_late": 0.0, "test_double": 0.0} == scores
+
+
+@pytest.mark.slow
+def test_plain_nbgrader_with_the_course_config_scores_the_same(graded):
+    """Does nbgrader's own autograde, configured by nbgrader_config.py (as `nbgrader autograde` runs), give the same scores?"""
+    course, scores, _ = graded
+    grading.submit(course, LAB, "plain-wanda", {LAB: warnings_lab()})
+    grading.autograde_one(course, LAB, "plain-wanda")
+    plain = {k: v.score for k, v in grading.cell_scores(course, LAB, "plain-wanda").items()}
+    assert plain == {k: v for k, v in scores.items() if k in plain} and len(plain) == len(CORRECT) + 1
+
+
+@pytest.mark.slow
+def test_the_grader_runs_without_the_environment_on_path(graded, tmp_path):
+    """Does `.venv/bin/mlops-course autograde` grade when the environment's bin/ is not on PATH (nbgrader runs `alembic`)?"""
+    import subprocess
+    import sys
+
+    course, _, _ = graded
+    grading.submit(course, LAB, "path-pat", {LAB: warnings_lab()})
+    tool = Path(sys.executable).parent / "mlops-course"
+    env = {"HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "MLFLOW_DISABLE_TELEMETRY": "true"}
+    run = subprocess.run([str(tool), "autograde", LAB, "--student", "path-pat", "--no-progress"], cwd=course, env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0 and "alembic" not in run.stderr, run.stderr[-2000:]
+    assert grading.cell_scores(course, LAB, "path-pat")["test_weekday"].score == 1.0
 
 
 @pytest.mark.slow
