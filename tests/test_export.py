@@ -63,3 +63,5 @@ def test_do_export_and_feedback_warn_before_sending_provisional_scores(graded, t
     feedback = cli("feedback", LAB)
     assert feedback.returncode == 0 and "scores are provisional" in feedback.stderr and "ana (2 points)" in feedback.stderr
     assert "scores are provisional" not in cli("feedback", LAB, "--student", "bo").stderr
+    pages = {who: (course / "autograder" / "feedback" / who / LAB / f"{LAB}.html").read_text() for who in ("ana", "bo")}
+    assert "Not graded yet:" in pages["ana"] and "Not graded yet:" not in pages["bo"]

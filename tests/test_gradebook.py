@@ -208,5 +208,8 @@ def test_is_a_database_that_stops_mid_command_one_line(monkeypatch, tmp_path):
         raise OperationalError("SELECT 1", {}, Exception("server closed the connection unexpectedly\n\tThis probably..."))
 
     monkeypatch.setattr(export, "export_grades", dropped)
-    result = cli(nbf.toy_course(tmp_path / "course"), "export")
+    course = nbf.toy_course(tmp_path / "course")
+    (course / "autograder").mkdir()
+    create_sqlite_gradebook(course / "autograder" / "gradebook.db")  # it answers at first, then drops out
+    result = cli(course, "export")
     assert_one_line_failure(result, "the gradebook stopped answering: server closed the connection unexpectedly")

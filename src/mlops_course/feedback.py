@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 from nbgrader import utils
-from nbgrader.preprocessors import NbGraderPreprocessor
+from nbgrader.preprocessors import GetGrades, NbGraderPreprocessor
 
 from .autograde import submitted_students
 from .course import GRADING_DIR, load_config, open_api, require_success
@@ -90,6 +90,25 @@ def _without_lines_quoting(entry: str, hidden: list[str]) -> str:
     return "\n".join(kept)
 
 
+PENDING_NOTE = "**Not graded yet:** this answer is graded by hand; the score shown here is not final until it is."
+
+
+class GetGradesMarkingPending(GetGrades):
+    """nbgrader's GetGrades, which also says on the page when an answer still waits for manual grading.
+
+    nbgrader's feedback shows such an answer as "Score: 0.0 / 2.0", like a wrong one; the
+    note in its comment tells the student the score is provisional.
+    """
+
+    def _get_score(self, cell, resources) -> None:
+        super()._get_score(cell, resources)
+        grade = self.gradebook.find_grade(cell.metadata["nbgrader"]["grade_id"], self.notebook_id,
+                                          self.assignment_id, self.student_id)
+        if grade.needs_manual_grade:
+            earlier = cell.metadata["nbgrader"].get("comment")
+            cell.metadata["nbgrader"]["comment"] = "\n\n".join(filter(None, [PENDING_NOTE, earlier]))
+
+
 def generate_feedback(root: Path, lab: str | None = None, student: str | None = None, db_url: str | None = None) -> list[Path]:
     """HTML feedback for every graded submission of `lab` (or every lab), or one student's; returns the files.
 
@@ -98,7 +117,6 @@ def generate_feedback(root: Path, lab: str | None = None, student: str | None = 
     complete one replaces the folder: a failure leaves the earlier feedback as it was.
     """
     from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
-    from nbgrader.preprocessors import GetGrades
 
     root = Path(root).resolve()
     cd = load_config(root, db_url).CourseDirectory
@@ -108,7 +126,8 @@ def generate_feedback(root: Path, lab: str | None = None, student: str | None = 
     scratch_parent.mkdir(parents=True, exist_ok=True)
     written = []
     with tempfile.TemporaryDirectory(prefix="feedback-", dir=scratch_parent) as scratch:
-        api = open_api(root, db_url, **{"GenerateFeedback.preprocessors": [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor],
+        preprocessors = [GetGradesMarkingPending, HideHiddenTests, CSSHTMLHeaderPreprocessor]
+        api = open_api(root, db_url, **{"GenerateFeedback.preprocessors": preprocessors,
                                         "CourseDirectory.feedback_directory": scratch})
         for name in resolve_labs(root, lab):
             for who in submitted_students(root, name):
