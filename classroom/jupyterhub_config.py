@@ -36,8 +36,34 @@ if settings.get("test_logins"):
     c.JupyterHub.authenticator_class = "dummy"
     c.DummyAuthenticator.password = os.environ["MLOPS_COURSE_TEST_PASSWORD"]
 
-# Each server runs as its user, in the course's environment, from the user's home folder.
-c.JupyterHub.spawner_class = "localprocess"
+# Each server runs as its user, in the course's environment, from the user's home folder, and a
+# student's under limits of their own (a process cap, a memory cap, a fair CPU share; see
+# mlops_course/limits.py): the spawner puts the new process in the student's control groups, or
+# under resource limits, between fork and exec, before it becomes the student.
+from jupyterhub.spawner import LocalProcessSpawner
+
+from mlops_course import limits
+
+STUDENT_LIMITS = limits.StudentLimits(**settings["student_limits"])
+
+
+class StudentSpawner(LocalProcessSpawner):
+    """LocalProcessSpawner whose students' servers, and all they start, stay within their limits."""
+
+    def make_preexec_fn(self, name):
+        become_user = super().make_preexec_fn(name)
+        if name == settings["instructor"]:
+            return become_user
+        procs = limits.prepare(name, STUDENT_LIMITS, settings["limits_mode"])  # in the Hub, as root
+
+        def preexec():
+            limits.join(procs, STUDENT_LIMITS)
+            become_user()
+
+        return preexec
+
+
+c.JupyterHub.spawner_class = StudentSpawner
 c.Spawner.cmd = [settings["singleuser"]]
 c.Spawner.default_url = "/lab"
 # Kernels talk to their server over Unix sockets, not TCP: over TCP, kernels starting at the same
@@ -49,7 +75,7 @@ c.Spawner.args = ["--KernelManager.transport=ipc"]
 c.Spawner.notebook_dir = "~"
 c.Spawner.start_timeout = 180
 c.Spawner.http_timeout = 180
-c.Spawner.mem_limit = settings.get("mem_limit")  # advisory: LocalProcessSpawner reports it, cannot enforce it
+c.Spawner.mem_limit = STUDENT_LIMITS.memory_bytes  # shown in JupyterLab; a student's is enforced by StudentSpawner
 c.Spawner.environment = dict(settings["environment"])
 
 

@@ -152,3 +152,16 @@ def test_answers_that_cannot_be_closed_stop_the_start_with_the_command(open_cour
         with pytest.raises(ClassServerError, match="chmod o-rwx"):
             classserver.start(open_course, ["mc-student01"], open_course / "state", log=lambda line: None)
         assert not (open_course / "state").exists(), "nothing may be created while the solutions are open"
+
+
+def test_status_says_which_per_student_limits_hold_here(tmp_path):
+    """Does `status` list the per-student limits, and say what is not enforced on a machine without control groups?"""
+    settings = {"students": ["mc-student01"], "hub_port": 1, "mlflow_port": 2, "pg_port": 3,
+                "student_limits": {"processes": 512, "memory_bytes": 3 * 1024**3}}
+    (tmp_path / classserver.SETTINGS_FILE).write_text(json.dumps({**settings, "limits_mode": None}))
+    without = "\n".join(classserver.status(tmp_path))
+    assert "512 processes and threads per account" in without and "not enforced here" in without
+    (tmp_path / classserver.SETTINGS_FILE).write_text(json.dumps({**settings, "limits_mode": "v1"}))
+    with_groups = "\n".join(classserver.status(tmp_path))
+    assert "cgroup v1" in with_groups and "3.0 GiB of memory in all" in with_groups
+    assert "not enforced" not in with_groups

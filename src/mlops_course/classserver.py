@@ -18,7 +18,10 @@
 - JupyterHub with configurable-http-proxy, spawning each user's server as
   that user in the course's environment (classroom/jupyterhub_config.py);
   kernels talk to their server over Unix sockets in a short folder of the
-  account's own, `/run/mlops-course/<uid>` (see `ensure_runtime_dir`).
+  account's own, `/run/mlops-course/<uid>` (see `ensure_runtime_dir`);
+- per-student limits (a process cap, a memory cap, a fair CPU share: control
+  groups where the machine lets us write them, else resource limits; see
+  `limits.py`), which `status` lists with what cannot be enforced here.
 
 `stop` stops every process and keeps every file, so a restart loses nothing;
 `teardown` also removes the accounts, their homes and runtime folders, and the state folder.
@@ -37,10 +40,10 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from . import postgres
+from . import limits, postgres
 from .course import COURSE_ID, EXCHANGE_ENV, GRADING_DIR, default_db_url
 from .errors import ClassServerError  # noqa: F401 (re-exported for callers)
 from .kernel import OFFLINE_ENV
@@ -60,6 +63,7 @@ RUNTIME_BASE = Path("/run/mlops-course")
 SOCKET_PATH_MAX = 107  # what Linux allows in a Unix socket's path (sun_path, 108 bytes with the final NUL)
 IPC_SOCKET_NAME = "/kernel-00000000-0000-0000-0000-000000000000-ipc-99999"  # the longest name jupyter_client gives
 MLFLOW_AUTH_DATABASE = "mlflow_auth"  # MLflow's users and permissions, beside its backend store
+STUDENT_LIMITS = limits.StudentLimits()
 
 
 @dataclass(frozen=True)
@@ -185,6 +189,7 @@ def remove_account(account: str) -> None:
     _kill_user_processes(uid)
     subprocess.run(["userdel", "--remove", account], capture_output=True, text=True)
     remove_runtime_dir(uid)
+    limits.remove(account)
 
 
 def runtime_dir(uid: int) -> Path:
@@ -399,7 +404,9 @@ def start(root: Path, students: list[str], state: Path | None = None, *, pg_port
 
     settings = {"state": str(state), "root": str(root), "students": students, "instructor": INSTRUCTOR,
                 "test_logins": bool(test_password), "singleuser": str(singleuser), "proxy_command": command,
-                "runtime_base": str(RUNTIME_BASE), "started": time.time()}
+                "runtime_base": str(RUNTIME_BASE), "started": time.time(),
+                # Each student's servers and kernels, together (the instructor, trusted, has none; see limits.py).
+                "student_limits": asdict(STUDENT_LIMITS), "limits_mode": limits.cgroup_mode()}
     cluster = postgres.start_cluster(state / "postgres", pg_port, password=_secret(state, "postgres_password"))
     settings["pg_port"] = cluster.port
     server = ClassServer(state, settings)
@@ -412,10 +419,14 @@ def start(root: Path, students: list[str], state: Path | None = None, *, pg_port
         _save(server)
         settings["mlflow_port"] = free_port()
         env = _base_env(root)
+        # The store's URL holds PostgreSQL's password: in the environment (root's alone), never on a command
+        # line, which every account can read in /proc.
         mlflow = _spawn([str(Path(sys.executable).parent / "mlflow"), "server", "--app-name", "basic-auth",
-                         "--host", "127.0.0.1", "--port", str(settings["mlflow_port"]), "--backend-store-uri", mlflow_db_url,
+                         "--host", "127.0.0.1", "--port", str(settings["mlflow_port"]),
                          "--artifacts-destination", str(state / "mlflow" / "artifacts"), "--workers", "1"],
-                        state / "logs" / "mlflow.log", {**env, **mlflow_auth_env(state, auth_db_url)}, state / "mlflow")
+                        state / "logs" / "mlflow.log",
+                        {**env, **mlflow_auth_env(state, auth_db_url), "MLFLOW_BACKEND_STORE_URI": mlflow_db_url},
+                        state / "mlflow")
         settings["mlflow_pid"] = mlflow.pid
         settings.update(hub_port=hub_port or free_port(), hub_api_port=free_port(), proxy_api_port=free_port())
         settings["environment"] = {
@@ -639,6 +650,8 @@ def status(state: Path) -> list[str]:
               f"(accounts: everyone reads, each changes only their own; {INSTRUCTOR} is the admin)"),
              f"PostgreSQL: {'running on port ' + str(s.get('pg_port')) if (server.state / 'postgres' / 'postmaster.pid').exists() else 'stopped'}",
              f"accounts: {INSTRUCTOR} and {len(s['students'])} student(s): {', '.join(s['students'])}"]
+    if "student_limits" in s:
+        lines += limits.describe(limits.StudentLimits(**s["student_limits"]), s.get("limits_mode"))
     return lines
 
 
