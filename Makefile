@@ -32,7 +32,7 @@ export DVC_NO_ANALYTICS := 1
 export DO_NOT_TRACK := 1
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: lab test book release bench setup system constraints clean help classroom class-server class-server-stop canary upgrade
+.PHONY: lab test book release bench setup system constraints clean help classroom class-server class-server-stop canary upgrade mutants
 
 help:
 	@sed -n '3,10p' Makefile
@@ -110,3 +110,8 @@ canary: $(STAMP) system
 # After a passing canary: move the pins of pyproject.toml, constraints.txt and the environment files to its versions.
 upgrade: $(STAMP)
 	$(BIN)/mlops-course upgrade --report $(CANARY_VENV)/report.json
+
+# Mutation report (issue #24): small slips in every autograded answer, each through its question's tests
+# on the shared prefix; what survives, per question, in test-artifacts/mutants/<lab>.md. LAB=<lab> for one.
+mutants: $(STAMP)
+	$(BIN)/mlops-course mutants $(LAB)

@@ -156,6 +156,24 @@ def cmd_report(args: argparse.Namespace) -> None:
     print(f"cohort report: {page}")
 
 
+def cmd_formgrade(args: argparse.Namespace) -> None:
+    import subprocess
+
+    from .formgrade import formgrade_command, formgrade_environment
+
+    root = _root(args)
+    env = formgrade_environment(root, args.db_url)
+    print(f"formgrader: http://127.0.0.1:{args.port}/formgrader (log in with the token in the link Jupyter prints "
+          f"below); rubrics for the answers in words: autograder/rubrics/<lab>.md. Stop with Ctrl-C.", flush=True)
+    try:
+        extra = args.jupyter_args[1:] if args.jupyter_args[:1] == ["--"] else args.jupyter_args
+        done = subprocess.run(formgrade_command(root, args.port, extra), cwd=root, env=env)
+    except KeyboardInterrupt:
+        return
+    if done.returncode not in (0, -2, 130):
+        fail(f"jupyter lab stopped with exit status {done.returncode} (see its messages above)")
+
+
 def cmd_roster(args: argparse.Namespace) -> None:
     from .roster import import_roster
 
@@ -296,6 +314,23 @@ def cmd_upgrade(args: argparse.Namespace) -> None:
           "Run `make test`, then commit the three files.")
 
 
+def cmd_mutants(args: argparse.Namespace) -> None:
+    from .layout import lab_names
+    from .mutants import run, save
+    from .quiz import is_quiz
+
+    root = _root(args)
+    labs = [args.lab] if args.lab else [lab for lab in lab_names(root) if not is_quiz(lab)]
+    below = []
+    for lab in labs:
+        report = run(root, lab, max_per_kind=args.max_per_kind, progress=args.progress)
+        print(report.text())
+        print(f"report: {save(report, Path(args.out) if args.out else root / 'test-artifacts' / 'mutants')}")
+        below += [lab] if report.percent < args.fail_under else []
+    if below:
+        fail(f"below {args.fail_under:.0f}% of slips caught: {', '.join(below)}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mlops-course",
@@ -352,6 +387,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="output folder (default: autograder/reports)")
     p.add_argument("--roster", help="file with one student id per line (to list students who never submitted)")
 
+    p = with_db(add("formgrade", cmd_formgrade, "Grade the answers in words: start nbgrader's formgrader (JupyterLab, "
+                    "on this machine only) on the course, with the gradebook the other commands use."))
+    p.add_argument("--port", type=int, default=8890, help="the port on 127.0.0.1 (default: 8890)")
+    p.add_argument("jupyter_args", nargs=argparse.REMAINDER, help="after --: options passed on to jupyter lab")
+
     p = with_db(add("roster", cmd_roster, "Import the class roster into the gradebook from a CSV file with a "
                     "student_id column and optionally first_name, last_name and email (fills grades-lms.csv's names "
                     "and lists students who never submitted in the cohort report)."))
@@ -401,6 +441,14 @@ def build_parser() -> argparse.ArgumentParser:
             "versions the last passing canary proved.")
     p.add_argument("--report", default="/tmp/mlops-course-canary/report.json", help="the canary's report.json "
                    "(default: /tmp/mlops-course-canary/report.json)")
+
+    p = add("mutants", cmd_mutants, "Mutation report: small slips in every autograded answer of a lab (or every "
+            "lab), each run through its question's tests; prints what they catch and writes test-artifacts/mutants/<lab>.md.")
+    p.add_argument("lab", nargs="?", help="the lab (default: every hands-on lab)")
+    p.add_argument("--max-per-kind", type=int, default=8, help="slips per kind and answer cell (default: 8)")
+    p.add_argument("--out", help="folder for the Markdown reports (default: test-artifacts/mutants)")
+    p.add_argument("--fail-under", type=float, default=0.0, help="exit status 1 if a lab catches less than this percent")
+    p.add_argument("--progress", action="store_true", help="show each slip's run as it goes")
 
     p = add("class-server", cmd_class_server, "A class server on this machine (as root): JupyterHub with a system "
             "account per student, nbgrader's exchange, a PostgreSQL gradebook and an MLflow tracking server.")
