@@ -156,6 +156,24 @@ def cmd_report(args: argparse.Namespace) -> None:
     print(f"cohort report: {page}")
 
 
+def cmd_formgrade(args: argparse.Namespace) -> None:
+    import subprocess
+
+    from .formgrade import formgrade_command, formgrade_environment
+
+    root = _root(args)
+    env = formgrade_environment(root, args.db_url)
+    print(f"formgrader: http://127.0.0.1:{args.port}/formgrader (log in with the token in the link Jupyter prints "
+          f"below); rubrics for the answers in words: autograder/rubrics/<lab>.md. Stop with Ctrl-C.", flush=True)
+    try:
+        extra = args.jupyter_args[1:] if args.jupyter_args[:1] == ["--"] else args.jupyter_args
+        done = subprocess.run(formgrade_command(root, args.port, extra), cwd=root, env=env)
+    except KeyboardInterrupt:
+        return
+    if done.returncode not in (0, -2, 130):
+        fail(f"jupyter lab stopped with exit status {done.returncode} (see its messages above)")
+
+
 def cmd_roster(args: argparse.Namespace) -> None:
     from .roster import import_roster
 
@@ -368,6 +386,11 @@ def build_parser() -> argparse.ArgumentParser:
                     "difficulty and discrimination, late submissions, students who have not submitted."))
     p.add_argument("--out", help="output folder (default: autograder/reports)")
     p.add_argument("--roster", help="file with one student id per line (to list students who never submitted)")
+
+    p = with_db(add("formgrade", cmd_formgrade, "Grade the answers in words: start nbgrader's formgrader (JupyterLab, "
+                    "on this machine only) on the course, with the gradebook the other commands use."))
+    p.add_argument("--port", type=int, default=8890, help="the port on 127.0.0.1 (default: 8890)")
+    p.add_argument("jupyter_args", nargs=argparse.REMAINDER, help="after --: options passed on to jupyter lab")
 
     p = with_db(add("roster", cmd_roster, "Import the class roster into the gradebook from a CSV file with a "
                     "student_id column and optionally first_name, last_name and email (fills grades-lms.csv's names "

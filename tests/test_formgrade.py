@@ -1,0 +1,62 @@
+"""Does `mlops-course formgrade` serve nbgrader's formgrader on the course's gradebook? (issue #20, item 8)"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+from mlops_course import postgres
+
+from . import nbfactory as nbf
+from .test_gradebook import assert_one_line_failure, cli
+
+LAB = nbf.TOY_LAB
+TOKEN = "formgrade-test-token"
+
+
+def api(port: int, path: str):
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/formgrader/api/{path}",
+                                     headers={"Authorization": f"token {TOKEN}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def test_does_formgrade_serve_the_gradebook_named_by_db_url(tmp_path):
+    """Started with --db-url on a gradebook outside the course, does the formgrader list that gradebook's
+    submissions (2 for the toy lab), and is a missing gradebook one line instead?"""
+    course, _ = nbf.graded_toy_class(tmp_path / "course")
+    elsewhere = tmp_path / "elsewhere.db"
+    shutil.move(course / "autograder" / "gradebook.db", elsewhere)
+    assert_one_line_failure(cli(course, "formgrade", "--port", "1"), "no gradebook at")
+    port = postgres.free_port()
+    server = subprocess.Popen([sys.executable, "-m", "mlops_course", "--root", str(course), "formgrade", "--port", str(port),
+                               "--db-url", f"sqlite:///{elsewhere}", "--", f"--IdentityProvider.token={TOKEN}"],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        deadline, found = time.monotonic() + 120, None
+        while time.monotonic() < deadline and server.poll() is None:
+            try:
+                found = {a["name"]: a for a in api(port, "assignments")}
+                break
+            except (urllib.error.URLError, ConnectionError):
+                time.sleep(1)
+        if found is None:
+            server.kill()
+            raise AssertionError(f"the formgrader did not answer (exit {server.poll()}):\n{server.communicate()[0][-3000:]}")
+        assert found[LAB]["num_submissions"] == 2
+        assert sorted(s["student"] for s in api(port, f"submissions/{LAB}")) == ["ana", "bo"]
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
