@@ -41,16 +41,16 @@ def test_is_an_existing_file_refused_rather_than_overwritten(tmp_path):
 
 # --- a missing or unreachable gradebook: one clear line, a non-zero exit, nothing lost (issue #20) ------------------
 
-import shutil  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-from pathlib import Path  # noqa: E402
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
 
-from mlops_course import grading, postgres  # noqa: E402
-from mlops_course.errors import GradebookError, GradingError  # noqa: E402
-from mlops_course.gradebook import require_gradebook, shown_url  # noqa: E402
+from mlops_course import grading, postgres
+from mlops_course.errors import GradebookError, GradingError
+from mlops_course.gradebook import require_gradebook, shown_url
 
-from . import nbfactory as nbf  # noqa: E402
+from . import nbfactory as nbf
 
 LAB = nbf.TOY_LAB
 SECRET = "s3cret-pw"

@@ -167,7 +167,7 @@ def cmd_formgrade(args: argparse.Namespace) -> None:
           f"below); rubrics for the answers in words: autograder/rubrics/<lab>.md. Stop with Ctrl-C.", flush=True)
     try:
         extra = args.jupyter_args[1:] if args.jupyter_args[:1] == ["--"] else args.jupyter_args
-        done = subprocess.run(formgrade_command(root, args.port, extra), cwd=root, env=env)
+        done = subprocess.run(formgrade_command(root, args.port, extra), cwd=root, env=env, check=False)
     except KeyboardInterrupt:
         return
     if done.returncode not in (0, -2, 130):
