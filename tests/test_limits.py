@@ -85,6 +85,15 @@ def student_group():
     assert not any(p.parent.exists() for p in procs), "the account's groups were left behind"
 
 
+def test_the_class_weighs_one_process_per_student_on_the_cpu(student_group):
+    """Does the class's CPU group weigh one ordinary process per student, not one for the whole class?"""
+    group = next((p.parent for p in student_group if "cpu" in p.parts), student_group[0].parent)  # v1 cpu, else v2
+    name, per_student = ("cpu.shares", 1024) if (group / "cpu.shares").exists() else ("cpu.weight", 100)
+    students = sum(1 for child in group.parent.iterdir() if child.is_dir())
+    assert int((group.parent / name).read_text()) == per_student * students
+    assert int((group / name).read_text()) == per_student
+
+
 def test_a_fork_bomb_stops_at_the_students_process_cap(student_group):
     """Does a fork bomb inside a student's group fail to fork past the cap (even as root, whom RLIMIT_NPROC spares)?"""
     done = _run_limited(fork_bomb(), student_group, SMALL)

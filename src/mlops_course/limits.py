@@ -12,7 +12,8 @@ whole), which every process of the student's server and kernels inherits:
   `pids.max`, `memory.limit_in_bytes` and an equal `cpu.shares`.
 
 An equal weight gives each student the same share of a busy CPU, however many
-processes they start. Without writable control groups the limits fall back to
+processes they start, and the class's group weighs one ordinary process per
+student against the rest of the machine. Without writable control groups the limits fall back to
 resource limits (what `prlimit` sets for the grading sandbox): a process cap per account
 (RLIMIT_NPROC, which the kernel counts per user) and a memory cap per *process*
 (RLIMIT_AS); there is then no per-student memory total and no fair CPU share.
@@ -100,6 +101,7 @@ def prepare(account: str, limits: StudentLimits, mode: str | None, root: Path = 
         if (folders[0] / "memory.swap.max").exists():
             _write(folders[0] / "memory.swap.max", "0")
         _write(folders[0] / "cpu.weight", "100")
+        _weigh_class(base, "cpu.weight", 100, 10000)
     else:
         pids, memory, cpu = folders
         for folder in folders:
@@ -109,7 +111,19 @@ def prepare(account: str, limits: StudentLimits, mode: str | None, root: Path = 
         if (memory / "memory.memsw.limit_in_bytes").exists():  # swap accounting on: no swapping past the cap
             _write(memory / "memory.memsw.limit_in_bytes", str(limits.memory_bytes))
         _write(cpu / "cpu.shares", "1024")
+        _weigh_class(cpu.parent, "cpu.shares", 1024, 262144)
     return [folder / "cgroup.procs" for folder in folders]
+
+
+def _weigh_class(parent: Path, name: str, per_student: int, most: int) -> None:
+    """Give the class's group one ordinary process's CPU weight per student in it.
+
+    Left at the default, the whole class would weigh as much as a single process of the
+    Hub's, and on a busy machine every student's server would crawl (servers took over
+    180 s to start beside other work); each student still gets one equal share.
+    """
+    students = sum(1 for child in parent.iterdir() if child.is_dir())
+    _write(parent / name, str(min(most, per_student * max(1, students))))
 
 
 def join(procs_files: list[Path], limits: StudentLimits) -> None:
