@@ -55,13 +55,6 @@ AUTOGRADE_PREPROCESSORS = [
     "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
-# Superseded by `cell_passes` (no stderr costs points); kept only until the shared-prefix route
-# stops importing it. The grader no longer uses it.
-IGNORED_STDERR = (
-    r"(?m)^(\d{4}/\d\d/\d\d \d\d:\d\d:\d\d (INFO|WARNING) mlflow"
-    r"|Successfully registered model '|Created version '|Registered model '.*' already exists"
-    r"|.*\b[A-Za-z]*Warning: )"
-)
 
 
 def default_db_url(root: Path) -> str:
