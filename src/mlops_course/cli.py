@@ -323,7 +323,7 @@ def cmd_mutants(args: argparse.Namespace) -> None:
     labs = [args.lab] if args.lab else [lab for lab in lab_names(root) if not is_quiz(lab)]
     below = []
     for lab in labs:
-        report = run(root, lab, max_per_kind=args.max_per_kind, progress=args.progress)
+        report = run(root, lab, max_per_kind=args.max_per_kind, progress=args.progress, only=args.question)
         print(report.text())
         print(f"report: {save(report, Path(args.out) if args.out else root / 'test-artifacts' / 'mutants')}")
         below += [lab] if report.percent < args.fail_under else []
@@ -449,6 +449,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="folder for the Markdown reports (default: test-artifacts/mutants)")
     p.add_argument("--fail-under", type=float, default=0.0, help="exit status 1 if a lab catches less than this percent")
     p.add_argument("--progress", action="store_true", help="show each slip's run as it goes")
+    p.add_argument("--question", "-q", action="append", help="only this question: its number, answer or test cell (repeat)")
 
     p = add("class-server", cmd_class_server, "A class server on this machine (as root): JupyterHub with a system "
             "account per student, nbgrader's exchange, a PostgreSQL gradebook and an MLflow tracking server.")
