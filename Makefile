@@ -1,6 +1,6 @@
 # One-command set-up for the MLOps course.
 #
-#   make lab       set up .venv on first run, then open JupyterLab on labs/
+#   make lab       set up .venv on first run, then open JupyterLab on labs/ (INSTRUCTOR=1: the instructor's)
 #   make test      set up .venv, then run the whole test suite (LAB=name: one lab's proofs alone)
 #   make book      build the course book into book/_build/html
 #   make release   regenerate labs/ from solutions/ with nbgrader (LAB=name for one)
@@ -48,12 +48,19 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/mlops-course install-kernel
 	$(BIN)/jupyter labextension enable --level=sys_prefix @jupyter/nbgrader > /dev/null
 	$(BIN)/jupyter labextension disable --level=sys_prefix "@jupyterlab/apputils-extension:announcements" > /dev/null
+	$(BIN)/jupyter labextension disable --level=sys_prefix $(INSTRUCTOR_TOOLS) > /dev/null
 	@touch $(STAMP)
 	@echo "Course environment ready in $(VENV)."
 
+# A learner's JupyterLab shows nbgrader's assignment list and validate button only. INSTRUCTOR=1 opens
+# the instructor's: the whole course, with Create Assignment, Formgrader and Course List shown again
+# (src/mlops_course/instructor_lab/labconfig/page_config.json, also used by `mlops-course formgrade`).
+INSTRUCTOR_TOOLS := @jupyter/nbgrader:create-assignment @jupyter/nbgrader:formgrader @jupyter/nbgrader:course-list
+INSTRUCTOR ?=
 lab: $(STAMP)
-	@echo "Starting JupyterLab on labs/ (port $(PORT)). Open the URL printed below; stop with Ctrl-C."
-	$(BIN)/jupyter lab --ServerApp.root_dir=labs --port=$(PORT) $(ALLOW_ROOT) $(LAB_FLAGS)
+	@echo "Starting JupyterLab on $(if $(INSTRUCTOR),the course (instructor),labs/) (port $(PORT)). Open the URL printed below; stop with Ctrl-C."
+	$(if $(INSTRUCTOR),JUPYTER_CONFIG_PATH=$(abspath src/mlops_course/instructor_lab)) $(BIN)/jupyter lab \
+	  --ServerApp.root_dir=$(if $(INSTRUCTOR),.,labs) --port=$(PORT) $(ALLOW_ROOT) $(LAB_FLAGS)
 
 # Debian packages for the browser, sandbox and database tests (skipped with a reason without them).
 system:
@@ -102,14 +109,14 @@ clean:
 	rm -rf book/_build test-artifacts autograder/submitted autograder/autograded autograder/feedback autograder/gradebook.db
 
 # The dependency canary: the newest release of every direct dependency (below holds.toml's bounds) in a
-# throwaway venv, proved by every lab, its grading, the quiz keys and the book; report in $(CANARY_VENV).
-CANARY_VENV ?= /tmp/mlops-course-canary
+# throwaway venv, proved by every lab, its grading, the quiz keys and the book; report in $(CANARY_DIR).
+CANARY_DIR ?= /tmp/mlops-course-canary
 canary: $(STAMP) system
-	$(BIN)/mlops-course canary --venv $(CANARY_VENV)
+	$(BIN)/mlops-course canary --folder $(CANARY_DIR)
 
 # After a passing canary: move the pins of pyproject.toml, constraints.txt and the environment files to its versions.
 upgrade: $(STAMP)
-	$(BIN)/mlops-course upgrade --report $(CANARY_VENV)/report.json
+	$(BIN)/mlops-course upgrade --report $(CANARY_DIR)/report.json
 
 # Mutation report (issue #24): small slips in every autograded answer, each through its question's tests
 # on the shared prefix; what survives, per question, in test-artifacts/mutants/<lab>.md. LAB=<lab> for one.

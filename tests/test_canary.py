@@ -64,6 +64,9 @@ def toy_lab() -> nbformat.NotebookNode:
         nbfactory.answer("### BEGIN SOLUTION\nmean = delaystats.mean_delay([10, 20])\n### END SOLUTION", "mean"),
         nbfactory.graded_test('assert mean == 15, f"the mean delay of 10 and 20 minutes is 15 minutes, not {mean}"',
                               "test_mean", 1),
+        # Labs write artifacts in their folder: the sandboxed grader's kernel must be able to.
+        nbformat.v4.new_code_cell("from pathlib import Path\nPath('artifacts').mkdir(exist_ok=True)\n"
+                                  "Path('artifacts/mean.txt').write_text(str(mean))"),
     )
 
 
@@ -97,13 +100,12 @@ def install(python: Path, wheels: Path, requirement: str) -> None:
 def test_canary_names_the_lab_and_cell_a_newer_release_breaks(tmp_path, wheels):
     """Does the toy lab pass on the pinned delaystats, and does the canary with 2.0 fail naming the lab and cell?"""
     course = toy_course(tmp_path / "course")
-    venv = tmp_path / "venv"
-    python = child_venv(venv)
+    python = child_venv(tmp_path / "canary" / "venv")
     install(python, wheels, "delaystats==1.0")
     assert canary.prove(python, course, tmp_path / "pinned", steps=("labs", "grading")) == []
 
-    report = canary.canary(course, venv, ["--no-index", "--find-links", str(wheels)], steps=("labs", "grading"),
-                           create=False)
+    report = canary.canary(course, tmp_path / "canary", ["--no-index", "--find-links", str(wheels)],
+                           steps=("labs", "grading"), create=False)
     assert (report.pinned, report.newest, report.latest) == ({"delaystats": "1.0"}, {"delaystats": "2.0"},
                                                              {"delaystats": "2.0"})
     assert not report.passed
@@ -123,9 +125,9 @@ def test_a_held_package_stays_below_its_bound_and_the_report_gives_the_reason(tm
     """Does a hold in holds.toml keep the canary on delaystats 1.x, so it passes, and print the reason?"""
     holds = '[delaystats]\nbound = "<2"\nreason = "2.0 returns hours; Lab 01 expects minutes"\n'
     course = toy_course(tmp_path / "course", holds)
-    venv = tmp_path / "venv"
-    child_venv(venv)
-    report = canary.canary(course, venv, ["--no-index", "--find-links", str(wheels)], steps=("labs",), create=False)
+    child_venv(tmp_path / "canary" / "venv")
+    report = canary.canary(course, tmp_path / "canary", ["--no-index", "--find-links", str(wheels)], steps=("labs",),
+                           create=False)
     assert report.newest == {"delaystats": "1.0"} and report.latest == {"delaystats": "2.0"}
     assert report.passed, report.text()
     assert "held <2: 2.0 returns hours; Lab 01 expects minutes" in report.text()

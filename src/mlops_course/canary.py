@@ -190,16 +190,17 @@ def environment(python: Path) -> dict[str, str]:
     return env
 
 
-def make_venv(venv: Path) -> Path:
-    """A fresh virtual environment at `venv` (one an earlier canary made is replaced); returns its python."""
-    venv = Path(venv)
-    if venv.exists():
-        if not (venv / MARKER).exists():
-            raise CanaryError(f"{venv} exists and is not a canary environment; give another path with --venv")
-        shutil.rmtree(venv)
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    (venv / MARKER).write_text("made by `mlops-course canary`; deleted by the next canary\n")
-    return venv / "bin" / "python"
+def make_venv(folder: Path) -> Path:
+    """A fresh canary folder with a virtual environment in `venv/` (an earlier canary's is replaced); its python."""
+    folder = Path(folder)
+    if folder.exists():
+        if not (folder / MARKER).exists():
+            raise CanaryError(f"{folder} exists and is not a canary's folder; give another path with --folder")
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    (folder / MARKER).write_text("made by `mlops-course canary`; deleted by the next canary\n")
+    subprocess.run([sys.executable, "-m", "venv", str(folder / "venv")], check=True)
+    return folder / "venv" / "bin" / "python"
 
 
 def site_packages(python: Path) -> Path:
@@ -447,12 +448,16 @@ def _inside(argv: Sequence[str]) -> None:
 
 # --- The canary and the upgrade ------------------------------------------------------------------------------
 
-def canary(root: Path, venv: Path, pip_options: Sequence[str] = (), steps: Sequence[str] = STEPS,
+def canary(root: Path, folder: Path, pip_options: Sequence[str] = (), steps: Sequence[str] = STEPS,
            create: bool = True) -> Report:
-    """Install the newest releases into `venv` (made afresh unless `create` is False) and prove the course there."""
-    root = Path(root).resolve()
+    """Install the newest releases into `folder`/venv (made afresh unless `create` is False) and prove the course.
+
+    The proofs work in `folder`/work, beside the environment and not inside it: the grading sandbox shows the
+    kernel its environment read-only, with the real folders' permissions, which a working copy inside it would inherit.
+    """
+    root, folder = Path(root).resolve(), Path(folder)
     pins, holds = direct_pins(root), load_holds(root)
-    python = make_venv(venv) if create else Path(venv) / "bin" / "python"
+    python = make_venv(folder) if create else folder / "venv" / "bin" / "python"
     if create:
         subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--upgrade", "pip>=24", *pip_options],
                        check=True, env=environment(python))
@@ -464,7 +469,7 @@ def canary(root: Path, venv: Path, pip_options: Sequence[str] = (), steps: Seque
         latest=latest_versions(python, list(pins), pip_options), holds=holds, failures=failures,
         freeze=freeze(python), steps=list(steps))
     if not failures:
-        report.failures = prove(python, root, Path(venv) / "work", steps)
+        report.failures = prove(python, root, folder / "work", steps)
     return report
 
 

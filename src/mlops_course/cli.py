@@ -296,8 +296,8 @@ def cmd_canary(args: argparse.Namespace) -> None:
 
     pip_options = [option for path in args.find_links for option in ("--find-links", path)]
     pip_options += ["--no-index"] if args.no_index else []
-    report = canary(_root(args), Path(args.venv), pip_options)
-    markdown, data = report.save(Path(args.venv))
+    report = canary(_root(args), Path(args.folder), pip_options)
+    markdown, data = report.save(Path(args.folder))
     print(report.text())
     print(f"report: {markdown} (and {data.name}, which `mlops-course upgrade` reads)")
     if not report.passed:
@@ -433,8 +433,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("canary", cmd_canary, "Install the newest release of every direct dependency (below the bounds in "
             "holds.toml) into a throwaway environment, run every lab, grade solutions and blanks, check the quiz keys "
             "and build the book there; print and save the report (exit status 1 on any failure).")
-    p.add_argument("--venv", default="/tmp/mlops-course-canary", help="the throwaway environment, replaced on each run; "
-                   "the report goes there too (default: /tmp/mlops-course-canary)")
+    p.add_argument("--folder", default="/tmp/mlops-course-canary", help="the canary's folder, replaced on each run: "
+                   "its environment (venv/), its work (work/) and its report (default: /tmp/mlops-course-canary)")
     p.add_argument("--find-links", action="append", default=[], help="also look for packages in this folder (repeat)")
     p.add_argument("--no-index", action="store_true", help="only the --find-links folders, not the registry")
     p = add("upgrade", cmd_upgrade, "Move the pins of pyproject.toml, constraints.txt and environment.yml to the "
