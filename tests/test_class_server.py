@@ -20,6 +20,7 @@ import re
 import secrets
 import shutil
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -37,6 +38,7 @@ from mlops_course.hub_client import HubClient
 from mlops_course.layout import release_notebook, source_notebook
 
 from .conftest import ROOT
+from .test_limits import fork_bomb, memory_bomb
 
 pytestmark = [pytest.mark.classserver, pytest.mark.server]
 
@@ -354,6 +356,15 @@ def another_environment(account):
             pass  # the process ended meanwhile
     if not tried:
         raise RuntimeError(account + " runs nothing: nothing to try")
+def password_on_a_command_line():
+    for pid in [p for p in os.listdir("/proc") if p.isdigit()]:
+        try:
+            line = open("/proc/" + pid + "/cmdline").read().replace(chr(0), " ")
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if "postgres:" in line and "@127.0.0.1" in line:
+            return line
+    raise PermissionError("no process shows a database password")
 def attempt(what, action):
     try:
         action()
@@ -375,6 +386,7 @@ checks = {{
     "MLflow's backend database": lambda: psycopg2.connect(host="127.0.0.1", port={pg_port}, user="postgres", dbname="mlflow", connect_timeout=5),
     "MLflow's artifact folder": lambda: os.listdir(state + "/mlflow"),
     "another student's MLflow password (their server's environment)": lambda: another_environment("mc-student02"),
+    "PostgreSQL's password on a command line (ps)": password_on_a_command_line,
 }}
 result = {{name: attempt(name, action) for name, action in checks.items()}}
 result["db url in env"] = "MLOPS_COURSE_DB_URL" in os.environ
@@ -421,6 +433,79 @@ def test_kernels_talk_over_unix_sockets_in_a_short_private_folder(class_server):
         assert len(report["ip"] + "-99999") <= classserver.SOCKET_PATH_MAX, report
         assert (report["mode"], report["owner"]) == (0o700, report["me"]), report
     assert reports[0]["ip"] != reports[1]["ip"]
+
+
+TIMED_LAB = """
+import json, time, papermill
+from mlops_course.kernel import ipc_kernel_config
+began = time.monotonic()
+papermill.execute_notebook("{lab}/{lab}.ipynb", "{lab}/timed-run.ipynb", parameters={{"QUICK": True}}, cwd="{lab}",
+                           progress_bar=False, log_output=False, config=ipc_kernel_config())
+print(json.dumps({{"seconds": time.monotonic() - began}}))
+"""
+
+BOMBS = """
+import json, subprocess, sys
+fork = subprocess.run([sys.executable, "-c", {fork!r}], capture_output=True, text=True, timeout=900)
+memory = subprocess.run([sys.executable, "-c", {memory!r}], capture_output=True, text=True, timeout=300)
+reached = [int(x) for x in memory.stdout.split() if x.isdigit()]
+print(json.dumps({{"fork_rc": fork.returncode, "fork_out": fork.stdout[-200:] + fork.stderr[-300:],
+                  "memory_rc": memory.returncode, "memory_mib": max(reached, default=0),
+                  "memory_error": "memory_error_at_mib" in memory.stdout}}))
+"""
+
+
+def _poll_hub(hub_url: str, stop: threading.Event, answers: list) -> None:
+    """Ask the Hub's API every half second until `stop`, recording (seconds, status or error) for each request."""
+    while not stop.is_set():
+        began = time.monotonic()
+        try:
+            status = httpx.get(f"{hub_url}/hub/api/", timeout=30).status_code
+        except httpx.HTTPError as exc:
+            status = type(exc).__name__
+        answers.append((time.monotonic() - began, status))
+        stop.wait(0.5)
+
+
+def test_one_students_bombs_leave_anothers_lab_and_the_hub_working(class_run, class_server, artifacts):
+    """While one student runs a CPU-spinning fork bomb and a memory bomb, does another's Lab 01 run in near its usual time and the Hub keep answering?"""
+    server, client = class_server
+    cap = classserver.limits.StudentLimits(**server.settings["student_limits"])
+    alone = client.run("mc-student04", TIMED_LAB.format(lab=LAB), timeout=600)
+    assert alone.error is None, alone.error
+    alone_s = json.loads(alone.stdout.strip().splitlines()[-1])["seconds"]
+    # The bombs outlast the lab: spinning children for 1.5x its usual time, then memory past the cap (bounded by 1 GiB more).
+    bombs_code = BOMBS.format(fork=fork_bomb(max_forks=1000, seconds=max(60.0, 1.5 * alone_s), spin=True),
+                              memory=memory_bomb(cap.memory_bytes // 1024**2 + 1024))
+    stop, answers = threading.Event(), []
+    poller = threading.Thread(target=_poll_hub, args=(server.hub_url, stop, answers))
+    poller.start()
+    try:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            bombs = pool.submit(client.run, "mc-student03", bombs_code, timeout=1200)
+            time.sleep(5)  # the fork bomb is in full swing before the lab starts
+            bombed = pool.submit(client.run, "mc-student04", TIMED_LAB.format(lab=LAB), timeout=1200).result()
+            bombs = bombs.result()
+    finally:
+        stop.set()
+        poller.join()
+    assert bombed.error is None, f"Lab 01 failed beside the bombs: {bombed.error}"
+    bombed_s = json.loads(bombed.stdout.strip().splitlines()[-1])["seconds"]
+    assert bombs.error is None, bombs.error
+    report = json.loads(bombs.stdout.strip().splitlines()[-1])
+    figures = {"limits_mode": server.settings["limits_mode"], "lab01_alone_s": alone_s, "lab01_beside_bombs_s": bombed_s,
+               "factor": bombed_s / alone_s, "bombs": report, "hub_requests": len(answers),
+               "hub_slowest_s": max(s for s, _ in answers), "hub_failures": [a for a in answers if a[1] != 200]}
+    (artifacts / "class-limits.json").write_text(json.dumps(figures, indent=2) + "\n")
+    print(f"per-student limits: {figures}")
+    forked = json.loads(report["fork_out"].strip().splitlines()[-1])["forked"] if report["fork_rc"] == 0 else None
+    assert forked is not None and forked < cap.processes, f"the fork bomb forked {forked} (cap {cap.processes}): {report}"
+    assert report["memory_rc"] != 0 or report["memory_error"], f"the memory bomb was not stopped: {report}"
+    assert report["memory_mib"] <= cap.memory_bytes / 1024**2, f"the memory bomb held {report['memory_mib']} MiB: {report}"
+    assert answers and not figures["hub_failures"], f"the Hub failed to answer: {figures['hub_failures']}"
+    assert figures["hub_slowest_s"] < 10, f"the Hub's slowest answer took {figures['hub_slowest_s']:.1f} s"
+    # Measured on 2026-12-06 (README): the factor is recorded; 3x means the bombs took another's CPU.
+    assert figures["factor"] < 3, f"Lab 01 took {bombed_s:.0f} s beside the bombs, {alone_s:.0f} s alone"
 
 
 def test_a_restart_loses_nothing(class_run, class_server):
