@@ -43,6 +43,7 @@ if settings.get("test_logins"):
 from jupyterhub.spawner import LocalProcessSpawner
 
 from mlops_course import limits
+from mlops_course.formgrade import INSTRUCTOR_LAB_CONFIG
 
 STUDENT_LIMITS = limits.StudentLimits(**settings["student_limits"])
 
@@ -91,7 +92,9 @@ def per_user_environment(spawner):
     spawner.environment = {**spawner.environment, "JUPYTER_RUNTIME_DIR": f"{settings['runtime_base']}/{uid}",
                            "MLFLOW_TRACKING_USERNAME": spawner.user.name, "MLFLOW_TRACKING_PASSWORD": mlflow_password}
     if spawner.user.name == settings["instructor"]:
-        spawner.environment = {**spawner.environment, "MLOPS_COURSE_DB_URL": os.environ["MLOPS_COURSE_DB_URL"]}
+        # nbgrader's instructor tools (formgrader, create assignment), which a learner's JupyterLab hides.
+        spawner.environment = {**spawner.environment, "MLOPS_COURSE_DB_URL": os.environ["MLOPS_COURSE_DB_URL"],
+                               "JUPYTER_CONFIG_PATH": str(INSTRUCTOR_LAB_CONFIG)}
 
 
 c.Spawner.pre_spawn_hook = per_user_environment

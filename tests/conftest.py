@@ -106,6 +106,14 @@ def copy_course(dest: Path, labs: list[str]) -> Path:
 
 
 @pytest.fixture(scope="session")
+def built_book() -> Path:
+    """The course book built strictly (warnings are errors) from the repository, once for every test that reads it."""
+    from mlops_course.book import build_book
+
+    return build_book(ROOT, strict=True)
+
+
+@pytest.fixture(scope="session")
 def postgres_cluster():
     """A private PostgreSQL cluster on a free loopback port, stopped at the end of the session.
 

@@ -42,11 +42,6 @@ def parse(page: Path) -> Links:
     return parser
 
 
-@pytest.fixture(scope="session")
-def built_book() -> Path:
-    return build_book(ROOT, strict=True)
-
-
 def pages(html: Path) -> list[Path]:
     return sorted(p for p in html.rglob("*.html") if "_static" not in p.parts and "_sources" not in p.parts)
 

@@ -2,15 +2,17 @@
 
 Debian's Chromium, driven by Playwright, against a throwaway clone of the
 course whose JupyterLab is started with `make lab` (on a free port, with a
-token) and whose book is built with its lab links pointing at that
-JupyterLab and served from 127.0.0.1:
+token) and whose book (the suite's strict build, its lab links pointed at
+that JupyterLab) is served from 127.0.0.1:
 (a) the book: the landing page renders, the sidebar reaches every page,
     every lab link opens its lab in JupyterLab, every download link serves
     the notebook, and search finds a chapter;
 (b) JupyterLab: a solved lab runs from top to bottom and its self-check
     says every question passes; in the blank lab the self-check says nothing
     is done yet;
-(c) nbgrader: the assignment list and the formgrader load for the instructor.
+(c) nbgrader: the learner's JupyterLab offers the assignment list without the
+    instructor's tools; in `make lab INSTRUCTOR=1` the assignment list and the
+    formgrader load.
 Every request is routed: anything that would leave 127.0.0.1 is blocked and
 fails the test. Screenshots go to test-artifacts/browser/.
 """
@@ -31,7 +33,6 @@ import pytest
 import yaml
 
 from mlops_course import notebooks
-from mlops_course.book import build_book
 from mlops_course.book_lab_links import lab_title
 from mlops_course.course import open_api, require_success
 from mlops_course.errors import ReleaseError
@@ -95,41 +96,64 @@ def solved_notebook(lab: str):
     return nb
 
 
-def point_book_at(clone: Path, lab_url: str) -> None:
-    config = clone / "book" / "_config.yml"
-    text, count = re.subn(r'course_local_url:.*', f'course_local_url: "{lab_url}"', config.read_text())
-    assert count == 1, "book/_config.yml should set course_local_url once"
-    config.write_text(text)
+def book_pointed_at(built: Path, dest: Path, lab_url: str) -> Path:
+    """A copy of the built book whose lab links open `lab_url` instead of the configured `course_local_url`.
+
+    The book's lab links are the configured URL followed by the lab's path (book_lab_links.launch_url),
+    so this is the book a build with `course_local_url: lab_url` makes, without building it again.
+    """
+    configured = yaml.safe_load((ROOT / "book" / "_config.yml").read_text())["sphinx"]["config"]["course_local_url"]
+    shutil.copytree(built, dest)
+    replaced = 0
+    for page in dest.rglob("*.html"):
+        text = page.read_text()
+        replaced += text.count(f"{configured.rstrip('/')}/lab/tree/")
+        page.write_text(text.replace(f"{configured.rstrip('/')}/lab/tree/", f"{lab_url}/lab/tree/"))
+    assert replaced >= len(HANDS_ON), f"the built book links {replaced} labs to {configured}"
+    return dest
+
+
+def make_lab(stack: ExitStack, clone: Path, tmp: Path, port: int, token: str, *make_args: str) -> str:
+    """`make lab` (with `make_args`) running in the clone on `port`; its URL once it answers."""
+    name = "-".join(["lab", *make_args]).replace("=", "")
+    # JupyterLab keeps workspaces, settings and kernel files in the test's folder, not in the home folder.
+    env = {"JUPYTER_RUNTIME_DIR": str(tmp / f"runtime-{name}"), "IPYTHONDIR": str(tmp / "ipython")}
+    flags = (f"--no-browser --IdentityProvider.token={token} --ServerApp.port_retries=0 --ServerApp.ip=127.0.0.1 "
+             f"--LabApp.workspaces_dir={tmp / f'workspaces-{name}'} --LabApp.user_settings_dir={tmp / f'settings-{name}'}")
+    # `-o .venv/.installed`: the clone shares this test run's environment; make must not reinstall it.
+    lab = stack.enter_context(running(["make", "-s", "-o", ".venv/.installed", "lab", f"PORT={port}", f"LAB_FLAGS={flags}",
+                                       *make_args], tmp / f"make-{name}.log", clone, env))
+    url = f"http://127.0.0.1:{port}"
+    wait_for(f"{url}/api/status?token={token}", timeout=120, proc=lab)
+    return url
 
 
 @pytest.fixture(scope="module")
-def course(tmp_path_factory):
-    """A clone with its book built and served, its labs released to nbgrader's exchange, and `make lab` running."""
+def course(tmp_path_factory, built_book):
+    """A clone with the built book served, its labs released to nbgrader's exchange, and a learner's `make lab` running."""
     require_chromium()
     tmp = tmp_path_factory.mktemp("browser")
     clone = clone_course(tmp / "course")
     lab_port, book_port, token = free_port(), free_port(), secrets.token_hex(16)
-    lab_url = f"http://127.0.0.1:{lab_port}"
     notebooks.write(solved_notebook(RUN_LAB), clone / "labs" / RUN_LAB / f"{SOLVED_PREFIX}{RUN_LAB}.ipynb")
-    point_book_at(clone, lab_url)
-    html = build_book(clone, strict=True)
+    html = book_pointed_at(built_book, tmp / "book-html", f"http://127.0.0.1:{lab_port}")
     api = open_api(clone)
     for lab in LABS:
         require_success(api.release_assignment(lab), f"nbgrader release_assignment for '{lab}'", ReleaseError)
-    # JupyterLab keeps workspaces, settings and kernel files in the clone, not in the home folder.
-    env = {"JUPYTER_RUNTIME_DIR": str(tmp / "runtime"), "IPYTHONDIR": str(tmp / "ipython")}
-    flags = (f"--no-browser --IdentityProvider.token={token} --ServerApp.port_retries=0 --ServerApp.ip=127.0.0.1 "
-             f"--LabApp.workspaces_dir={tmp / 'workspaces'} --LabApp.user_settings_dir={tmp / 'settings'}")
     with ExitStack() as stack:
-        # `-o .venv/.installed`: the clone shares this test run's environment; make must not reinstall it.
-        lab = stack.enter_context(running(["make", "-s", "-o", ".venv/.installed", "lab", f"PORT={lab_port}",
-                                           f"LAB_FLAGS={flags}"],
-                                          tmp / "make-lab.log", clone, env))
+        lab_url = make_lab(stack, clone, tmp, lab_port, token)
         book = stack.enter_context(running([sys.executable, "-m", "http.server", str(book_port), "--bind", "127.0.0.1",
                                             "--directory", str(html)], tmp / "book-server.log", clone))
-        wait_for(f"{lab_url}/api/status?token={token}", timeout=120, proc=lab)
         wait_for(f"http://127.0.0.1:{book_port}/intro.html", timeout=30, proc=book)
         yield Course(clone, lab_url, token, f"http://127.0.0.1:{book_port}", html)
+
+
+@pytest.fixture(scope="module")
+def instructor_lab(course, tmp_path_factory):
+    """The instructor's JupyterLab (`make lab INSTRUCTOR=1`) on the same clone: (url, token)."""
+    token = secrets.token_hex(16)
+    with ExitStack() as stack:
+        yield make_lab(stack, course.root, tmp_path_factory.mktemp("instructor"), free_port(), token, "INSTRUCTOR=1"), token
 
 
 @pytest.fixture(scope="module")
@@ -185,7 +209,8 @@ def test_the_sidebar_reaches_every_page_of_the_book(course, browser, shots):
         heading = page.locator("article h1").first.inner_text().strip()
         assert heading, f"{doc} has no title"
         if doc == "study-group/schedule":
-            assert page.locator("table.study-plan").count() == 2, "the schedule page should show both plans"
+            plans = yaml.safe_load((ROOT / "book" / "study-group" / "schedule.yml").read_text())["plans"]
+            assert page.locator("table.study-plan").count() == len(plans), f"the schedule page should show all {len(plans)} plans"
             page.screenshot(path=shots / "book-schedule.png", full_page=True)
     page.goto(f"{course.book_url}/chapters/01-scoping.html")
     page.wait_for_selector("mjx-container", timeout=30_000)  # MathJax, served by the book itself, typeset the math
@@ -354,12 +379,33 @@ def test_the_self_check_of_a_blank_lab_says_nothing_is_done(course, browser, sho
 
 # --- (c) nbgrader for the instructor ---------------------------------------------------------------
 
-def test_the_instructor_sees_the_assignment_list_and_the_formgrader(course, browser, shots):
-    """Do nbgrader's Assignment List (released labs) and formgrader (Manage Assignments) load in JupyterLab?"""
-    page = browser.new_page()
-    page.goto(f"{course.lab_url}/lab/workspaces/instructor?reset&token={course.token}")
-    page.wait_for_selector(".jp-LabShell", timeout=90_000)
+def nbgrader_menu(page) -> list[str]:
+    """The items of JupyterLab's Nbgrader menu, left open."""
     page.locator('.lm-MenuBar-itemLabel:text-is("Nbgrader")').click()
+    page.locator(".lm-Menu-itemLabel").first.wait_for(timeout=30_000)
+    return [label.strip() for label in page.locator(".lm-Menu-itemLabel").all_inner_texts() if label.strip()]
+
+
+def test_the_learners_jupyterlab_shows_the_assignment_list_but_not_the_instructors_tools(course, browser, shots):
+    """Does `make lab` offer the learner nbgrader's Assignment List, without Formgrader, Course List or Create Assignment?"""
+    page = browser.new_page()
+    page.goto(f"{course.lab_url}/lab/workspaces/learner?reset&token={course.token}")
+    page.wait_for_selector(".jp-LabShell", timeout=90_000)
+    items = nbgrader_menu(page)
+    page.screenshot(path=shots / "jupyterlab-learner-nbgrader-menu.png")
+    assert "Assignment List" in items, items
+    assert not {"Formgrader", "Course List"} & set(items), f"the learner's Nbgrader menu shows {items}"
+    assert page.get_by_text("Create Assignment").count() == 0
+
+
+def test_the_instructor_sees_the_assignment_list_and_the_formgrader(instructor_lab, browser, shots):
+    """In `make lab INSTRUCTOR=1`, do nbgrader's Assignment List (released labs) and formgrader (Manage Assignments) load?"""
+    url, token = instructor_lab
+    page = browser.new_page()
+    page.goto(f"{url}/lab/workspaces/instructor?reset&token={token}")
+    page.wait_for_selector(".jp-LabShell", timeout=90_000)
+    items = nbgrader_menu(page)
+    assert {"Assignment List", "Formgrader"} <= set(items), items
     page.locator('.lm-Menu-itemLabel:text-is("Assignment List")').click()
     panel = page.locator(".jp-MainAreaWidget", has_text="Released assignments").last
     panel.wait_for(timeout=60_000)
@@ -367,7 +413,7 @@ def test_the_instructor_sees_the_assignment_list_and_the_formgrader(course, brow
         panel.get_by_text(lab, exact=True).first.wait_for(timeout=60_000)
     page.screenshot(path=shots / "nbgrader-assignment-list.png")
 
-    page.goto(f"{course.lab_url}/formgrader?token={course.token}")
+    page.goto(f"{url}/formgrader?token={token}")
     page.get_by_role("heading", name="Manage Assignments").wait_for(timeout=60_000)
     for lab in lab_names(ROOT):
         row = page.locator("tr", has=page.get_by_role("link", name=lab, exact=True))

@@ -31,7 +31,6 @@ from mlops_course.errors import QuizError
 from mlops_course.layout import release_notebook, source_notebook
 
 from .conftest import ROOT, copy_course
-from .test_book import built_book  # noqa: F401  (the strictly built book, as test_book builds it)
 
 CHAPTERS = quiz.chapters(ROOT)
 LIFECYCLE = ["01-scoping", "02-data", "03-modeling", "04-deployment", "05-monitoring", "06-pipelines"]
@@ -424,7 +423,7 @@ def test_quiz_generate_writes_the_assignment(tmp_path):
 # --- the book -------------------------------------------------------------------------------------
 
 @pytest.mark.slow
-def test_each_chapter_page_embeds_its_quiz_with_local_scripts(built_book):  # noqa: F811
+def test_each_chapter_page_embeds_its_quiz_with_local_scripts(built_book):
     """Does each chapter's page hold its quiz's questions and load jupyterquiz from the book itself?"""
     for chapter in CHAPTERS:
         page = (built_book / "chapters" / f"{chapter}.html").read_text()
@@ -457,7 +456,7 @@ def plain(text: str) -> str:
 
 @pytest.mark.slow
 @pytest.mark.browser
-def test_a_reader_gets_the_explanation_of_a_wrong_and_a_right_answer_in_the_book(built_book, tmp_path, artifacts):  # noqa: F811
+def test_a_reader_gets_the_explanation_of_a_wrong_and_a_right_answer_in_the_book(built_book, tmp_path, artifacts):
     """In the built book, opened offline, does a wrong answer show its explanation marked wrong, the right one
     its explanation marked right, and a right number its explanation?"""
     from .browsers import chromium_context, require_chromium

@@ -25,8 +25,15 @@ def formgrade_command(root: Path, port: int, extra: list[str] | None = None) -> 
             *(extra or [])]
 
 
+# A learner's JupyterLab hides nbgrader's instructor tools (`make setup` disables them); this
+# configuration folder shows them again for the instructor (`make lab INSTRUCTOR=1`, formgrade).
+INSTRUCTOR_LAB_CONFIG = Path(__file__).with_name("instructor_lab")
+
+
 def formgrade_environment(root: Path, db_url: str | None = None) -> dict[str, str]:
-    """The environment for the server: the gradebook checked to exist and answer, and named for nbgrader_config.py."""
+    """The environment for the server: the gradebook checked to exist and answer, and named for nbgrader_config.py;
+    nbgrader's instructor tools shown."""
     url = str(load_config(root, db_url).CourseDirectory.db_url)
     require_gradebook(url)
-    return {**os.environ, DB_URL_ENV: url}
+    config_path = os.pathsep.join(filter(None, [str(INSTRUCTOR_LAB_CONFIG), os.environ.get("JUPYTER_CONFIG_PATH")]))
+    return {**os.environ, DB_URL_ENV: url, "JUPYTER_CONFIG_PATH": config_path}
