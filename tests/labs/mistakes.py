@@ -23,8 +23,9 @@ WRONG_ANSWERS = Path(__file__).parent / "wrong_answers"
 # tests/test_quiz.py grades every one of their wrong options instead.
 LABS = [lab for lab in lab_names(ROOT) if not is_quiz(lab)]
 # Real nbgrader grades this many wrong answers of every lab, beside the solution and the blank lab:
-# the earliest and the deepest in the notebook. The shared-prefix route proves all of them, and the
-# agreement test compares the two routes on these.
+# the ones it grades soonest (whose last test cell comes first, in two different answer cells). The
+# shared-prefix route proves all of them, and the agreement test compares the two routes on these
+# and on the solution, whose every test cell the shared prefix judges after all its forks.
 GRADED_FOR_REAL = 2
 
 
@@ -60,10 +61,10 @@ def wrong_answers(lab: str, folder: Path = WRONG_ANSWERS) -> list[WrongAnswer]:
 
 
 def graded_for_real(lab: str, solution: NotebookNode) -> list[WrongAnswer]:
-    """The wrong answers real nbgrader grades: the one whose last test cell comes first, and the deepest."""
+    """The wrong answers real nbgrader grades: the cheapest to grade, each in another answer cell."""
     order = {cell.grade_id: cell.index for cell in notebooks.graded_cells(solution)}
     ranked = sorted(wrong_answers(lab), key=lambda w: (max(order[c] for c in w.loses), w.number))
-    return list({w.student: w for w in (ranked[:1] + ranked[-1:])}.values())[:GRADED_FOR_REAL]
+    return list({w.answer_cell: w for w in reversed(ranked)}.values())[::-1][:GRADED_FOR_REAL]
 
 
 def ci_submission(nb: NotebookNode) -> NotebookNode:

@@ -104,7 +104,7 @@ def test_blank_lab_gets_zero(lab, graded):
 @pytest.mark.slow
 @pytest.mark.parametrize("lab", [lab for lab in LABS if wrong_answers(lab)])
 def test_sampled_wrong_answers_lose_points_in_real_grading(lab, graded):
-    """Do the wrong answers real nbgrader grades (the earliest and the deepest) lose the points of the cells they name?"""
+    """Do the wrong answers real nbgrader grades (the two graded soonest) lose the points of the cells they name?"""
     sample = graded_for_real(lab, notebooks.read(source_notebook(ROOT, lab)))
     assert sample, f"{lab}: no wrong answer was graded for real"
     for wrong in sample:
