@@ -379,12 +379,17 @@ def grade_lab(root: Path, lab: str, work: Path) -> list[Failure]:
             graded.add(result.student)
     if "solution" in graded:
         nb = notebooks.read(course / GRADING_DIR / "autograded" / "solution" / lab / f"{lab}.ipynb")
-        for grade_id, score in grading.cell_scores(course, lab, "solution").items():
-            if score.autograded and score.score < score.max_score:
-                cell = notebooks.find_cell(nb, grade_id)
-                errors = _errors(cell) or ["lost points without an error output"]
-                where = cell_name(cell, notebooks.read(source_notebook(course, lab)))
-                failures.append(Failure(step, lab, f"solution: {where}", errors[0]))
+        source = notebooks.read(source_notebook(course, lab))
+        lost = [notebooks.find_cell(nb, grade_id) for grade_id, score in grading.cell_scores(course, lab, "solution").items()
+                if score.autograded and score.score < score.max_score]
+        # The first cell that failed may be an ungraded one (loading data, say): the test cells after it then
+        # fail with NameErrors, and only the first error says what broke.
+        first = next((cell for cell in nb.cells if _errors(cell)), None)
+        if lost and first is not None and first not in lost:
+            failures.append(Failure(step, lab, f"solution: {cell_name(first, source)}, the first error", _errors(first)[0]))
+        for cell in lost:
+            errors = _errors(cell) or ["lost points without an error output"]
+            failures.append(Failure(step, lab, f"solution: {cell_name(cell, source)}", errors[0]))
     if "blank" in graded:
         earned = [k for k, v in grading.cell_scores(course, lab, "blank").items() if v.score > 0]
         if earned:
