@@ -380,7 +380,8 @@ def _judge(root: Path, lab: str, planned, proof: shared_prefix.Proof) -> Report:
                         outcome.harmless, _ = str(mark["reason"]).strip(), used.add(i)
             report.outcomes.append(outcome)
         reports.append(report)
-    stale = [m for i, m in enumerate(marks) if i not in used]
+    cells = {s.cell for _, _, made in planned for s in made}  # a run of some questions judges only their entries
+    stale = [m for i, m in enumerate(marks) if i not in used and m["cell"] in cells]
     return Report(lab, reports, stale, proof.cpu_seconds)
 
 
