@@ -54,12 +54,12 @@ $(STAMP): pyproject.toml constraints.txt
 
 # A learner's JupyterLab shows nbgrader's assignment list and validate button only. INSTRUCTOR=1 opens
 # the instructor's: the whole course, with Create Assignment, Formgrader and Course List shown again
-# (src/mlops_course/instructor_lab/labconfig/page_config.json, also used by `mlops-course formgrade`).
+# (mlops_course/instructor_lab/labconfig/page_config.json, as installed; also used by `mlops-course formgrade`).
 INSTRUCTOR_TOOLS := @jupyter/nbgrader:create-assignment @jupyter/nbgrader:formgrader @jupyter/nbgrader:course-list
 INSTRUCTOR ?=
 lab: $(STAMP)
 	@echo "Starting JupyterLab on $(if $(INSTRUCTOR),the course (instructor),labs/) (port $(PORT)). Open the URL printed below; stop with Ctrl-C."
-	$(if $(INSTRUCTOR),JUPYTER_CONFIG_PATH=$(abspath src/mlops_course/instructor_lab)) $(BIN)/jupyter lab \
+	$(if $(INSTRUCTOR),JUPYTER_CONFIG_PATH="$$($(PY) -c 'from mlops_course.formgrade import INSTRUCTOR_LAB_CONFIG as c; print(c)')") $(BIN)/jupyter lab \
 	  --ServerApp.root_dir=$(if $(INSTRUCTOR),.,labs) --port=$(PORT) $(ALLOW_ROOT) $(LAB_FLAGS)
 
 # Debian packages for the browser, sandbox and database tests (skipped with a reason without them).
