@@ -6,8 +6,11 @@
 #   make release   regenerate labs/ from solutions/ with nbgrader (LAB=name for one)
 #   make bench     time every lab in CI mode and the whole test suite (LAB=name: one lab's tests)
 #   make class-server STUDENTS=10   start a class server on this machine (as root; stop: make class-server-stop)
+#   make mutants   the mutation report: small slips in every answer, caught or not (LAB=name for one)
+#   make canary    the course proved on the newest release of every dependency, in a throwaway venv
+#   make upgrade   after a passing canary, move the pins to the versions it proved
 #
-# Everything runs offline once the packages are installed.
+# Everything runs offline once the packages are installed (the canary installs from the registry).
 
 PYTHON ?= python3
 VENV := .venv
@@ -35,7 +38,7 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 .PHONY: lab test book release bench setup system constraints clean help classroom class-server class-server-stop canary upgrade mutants
 
 help:
-	@sed -n '3,10p' Makefile
+	@sed -n '3,13p' Makefile
 
 setup: $(STAMP)
 
