@@ -287,21 +287,21 @@ def _grade_id(cell: NotebookNode) -> str | None:
     return notebooks.nbgrader_meta(cell).get("grade_id")
 
 
-def _is_test(cell: NotebookNode) -> bool:
-    meta = notebooks.nbgrader_meta(cell)
-    return cell.cell_type == "code" and bool(meta.get("grade")) and not meta.get("solution")
+def _tests(nb: NotebookNode) -> set[str]:
+    return {cell.grade_id for cell in notebooks.autograded_tests(nb)}
 
 
 def _run_variant(runner: CellRunner, nb: NotebookNode, start: int, variant: Variant) -> dict[str, Any]:
     """In the child: the variant's cells from `start` to its last judged test cell; the verdicts."""
     index = {_grade_id(c): i for i, c in enumerate(nb.cells) if _grade_id(c)}
     last = max(index[g] for g in variant.through)
+    tests = _tests(nb)
     verdicts = {}
     for cell in nb.cells[start : last + 1]:
         if cell.cell_type != "code":
             continue
         outputs = runner.run(variant.answers.get(_grade_id(cell), cell.source))
-        if _is_test(cell):
+        if _grade_id(cell) in tests:
             verdicts[_grade_id(cell)] = judge(cell, outputs).__dict__
     found: dict[str, Any] = {"cells": verdicts}
     if variant.check:
@@ -363,6 +363,7 @@ def run(spec: dict) -> dict:
     for variant in variants:
         forks.setdefault(min(index[g] for g in variant.answers), []).append(variant)
     runner = CellRunner()
+    tests = _tests(nb)
     result: dict[str, Any] = {"solution": {}, "variants": {}, "problems": {}}
     code_cells = sum(c.cell_type == "code" for c in nb.cells)
     done = 0
@@ -386,7 +387,7 @@ def run(spec: dict) -> dict:
             snapshot.remove()
         outputs = runner.run(cell.source)
         done += 1
-        if _is_test(cell):
+        if _grade_id(cell) in tests:
             result["solution"][_grade_id(cell)] = judge(cell, outputs).__dict__
         _progress(f"cell {done}/{code_cells}")
     return result
@@ -495,7 +496,7 @@ def _check_variants(nb: NotebookNode, variants: list[Variant]) -> None:
         unknown = [g for g in [*variant.answers, *variant.through] if g not in cells]
         if unknown:
             raise GradingError(f"{variant.name} names cells the notebook does not have: {unknown}")
-        not_tests = [g for g in variant.through if not _is_test(cells[g])]
+        not_tests = [g for g in variant.through if g not in _tests(nb)]
         if not_tests or not variant.through or not variant.answers:
             raise GradingError(f"{variant.name} must replace at least one answer and judge at least one test cell "
                                f"(not test cells: {not_tests})")
