@@ -271,6 +271,16 @@ class CellRunner:
         return list(self.outputs)
 
 
+def _die_with_parent() -> None:
+    """Ask Linux to end this process when its parent ends (a killed caller leaves no run behind)."""
+    import ctypes
+
+    try:
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # pragma: no cover - not Linux: the caller's timeout still applies
+        pass
+
+
 def _flush_c_stdio() -> None:
     import ctypes
 
@@ -321,6 +331,7 @@ def _fork_variant(runner: CellRunner, nb: NotebookNode, start: int, variant: Var
     if pid == 0:  # the child: never returns
         code = 0
         try:
+            _die_with_parent()
             os.setpgid(0, 0)  # servers or workers it starts die with it
             result: dict[str, Any] = {"proof": _run_variant(runner, nb, start, variant)}
         except BaseException as exc:  # report anything, never run the parent's cells
@@ -409,6 +420,7 @@ _REPORT: dict[str, Any] = {"fd": 2, "progress": False}
 def main(argv: list[str] | None = None) -> int:
     import traceback
 
+    _die_with_parent()
     spec = json.loads(Path((argv or sys.argv[1:])[0]).read_text())
     _REPORT.update(fd=os.dup(2), progress=bool(spec.get("progress")))
     os.chdir(spec["folder"])
