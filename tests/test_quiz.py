@@ -246,10 +246,9 @@ def submissions(solution, blank, found: quiz.Quiz) -> dict:
 def on_the_shared_prefix(solution, found: quiz.Quiz, folder: Path) -> shared_prefix.Proof:
     """The key in other forms and every rank of wrong answers, each in a fork of one run of the key."""
     tests = tuple(q.test_cell for q in found.questions)
-    variants = [shared_prefix.Variant("key-forms", {v: f"{v} = {a!r}" for v, a in key_in_other_forms(found).items()}, tests)]
+    variants = [shared_prefix.Variant("key-forms", quiz.answer_sources(key_in_other_forms(found)), tests)]
     for k in range(max(len(q.wrong_answers()) for q in found.questions)):
-        answers = {v: f"{v} = {a!r}" for v, a in answers_for(found, k).items()}
-        variants.append(shared_prefix.Variant(f"wrong-{k + 1}", answers, tests))
+        variants.append(shared_prefix.Variant(f"wrong-{k + 1}", quiz.answer_sources(answers_for(found, k)), tests))
     folder.mkdir(parents=True)
     return shared_prefix.prove(solution, folder, variants)
 

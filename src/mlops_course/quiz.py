@@ -394,13 +394,18 @@ def quiz_notebook(quiz: Quiz) -> NotebookNode:
     return nb
 
 
+def answer_sources(answers: dict[str, Any]) -> dict[str, str]:
+    """The source of each answer cell that sets the given values (by variable, e.g. {'q1': 'B'})."""
+    return {variable: f"{variable} = {value!r}" for variable, value in answers.items()}
+
+
 def with_answers(nb: NotebookNode, answers: dict[str, Any]) -> NotebookNode:
     """A copy of the quiz notebook whose answer cells set the given values (by variable, e.g. {'q1': 'B'})."""
     from . import notebooks
 
     new = nbformat.from_dict(nb)
-    for variable, value in answers.items():
-        notebooks.find_cell(new, variable).source = f"{variable} = {value!r}"
+    for variable, source in answer_sources(answers).items():
+        notebooks.find_cell(new, variable).source = source
     return new
 
 
