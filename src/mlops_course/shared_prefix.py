@@ -301,11 +301,14 @@ def _tests(nb: NotebookNode) -> set[str]:
     return {cell.grade_id for cell in notebooks.autograded_tests(nb)}
 
 
-def _run_variant(runner: CellRunner, nb: NotebookNode, start: int, variant: Variant) -> dict[str, Any]:
+def _index(nb: NotebookNode) -> dict[str, int]:
+    return {_grade_id(c): i for i, c in enumerate(nb.cells) if _grade_id(c)}
+
+
+def _run_variant(runner: CellRunner, nb: NotebookNode, start: int, variant: Variant,
+                 index: dict[str, int], tests: set[str]) -> dict[str, Any]:
     """In the child: the variant's cells from `start` to its last judged test cell; the verdicts."""
-    index = {_grade_id(c): i for i, c in enumerate(nb.cells) if _grade_id(c)}
     last = max(index[g] for g in variant.through)
-    tests = _tests(nb)
     verdicts = {}
     for cell in nb.cells[start : last + 1]:
         if cell.cell_type != "code":
@@ -324,7 +327,7 @@ def _run_variant(runner: CellRunner, nb: NotebookNode, start: int, variant: Vari
 
 
 def _fork_variant(runner: CellRunner, nb: NotebookNode, start: int, variant: Variant, timeout: float,
-                  result_file: Path) -> dict:
+                  result_file: Path, index: dict[str, int], tests: set[str]) -> dict:
     """Run one variant in a forked child; its verdicts, or {"problem": ...}."""
     result_file.unlink(missing_ok=True)
     pid = os.fork()
@@ -333,7 +336,7 @@ def _fork_variant(runner: CellRunner, nb: NotebookNode, start: int, variant: Var
         try:
             _die_with_parent()
             os.setpgid(0, 0)  # servers or workers it starts die with it
-            result: dict[str, Any] = {"proof": _run_variant(runner, nb, start, variant)}
+            result: dict[str, Any] = {"proof": _run_variant(runner, nb, start, variant, index, tests)}
         except BaseException as exc:  # report anything, never run the parent's cells
             result, code = {"problem": f"{type(exc).__name__}: {exc}"}, 1
         result_file.write_text(json.dumps(result))
@@ -369,12 +372,11 @@ def run(spec: dict) -> dict:
     nb = nbformat.from_dict(spec["notebook"])
     folder = Path(spec["folder"])
     variants = [Variant(v["name"], v["answers"], tuple(v["through"]), v["check"]) for v in spec["variants"]]
-    index = {_grade_id(c): i for i, c in enumerate(nb.cells) if _grade_id(c)}
+    index, tests = _index(nb), _tests(nb)
     forks: dict[int, list[Variant]] = {}
     for variant in variants:
         forks.setdefault(min(index[g] for g in variant.answers), []).append(variant)
     runner = CellRunner()
-    tests = _tests(nb)
     result: dict[str, Any] = {"solution": {}, "variants": {}, "problems": {}}
     code_cells = sum(c.cell_type == "code" for c in nb.cells)
     done = 0
@@ -388,7 +390,8 @@ def run(spec: dict) -> dict:
             snapshot = FolderSnapshot(folder, Path(spec["scratch"]) / f"at-cell-{i}")
             for variant in forks[i]:
                 started = time.monotonic()
-                found = _fork_variant(runner, nb, i, variant, spec["child_timeout"], Path(spec["scratch"]) / "variant.json")
+                found = _fork_variant(runner, nb, i, variant, spec["child_timeout"], Path(spec["scratch"]) / "variant.json",
+                                      index, tests)
                 snapshot.restore()
                 if "problem" in found:
                     result["problems"][variant.name] = found["problem"]
@@ -503,12 +506,12 @@ def stop_all() -> None:
 
 
 def _check_variants(nb: NotebookNode, variants: list[Variant]) -> None:
-    cells = {_grade_id(c): c for c in nb.cells if _grade_id(c)}
+    cells, tests = _index(nb), _tests(nb)
     for variant in variants:
         unknown = [g for g in [*variant.answers, *variant.through] if g not in cells]
         if unknown:
             raise GradingError(f"{variant.name} names cells the notebook does not have: {unknown}")
-        not_tests = [g for g in variant.through if g not in _tests(nb)]
+        not_tests = [g for g in variant.through if g not in tests]
         if not_tests or not variant.through or not variant.answers:
             raise GradingError(f"{variant.name} must replace at least one answer and judge at least one test cell "
                                f"(not test cells: {not_tests})")
