@@ -189,7 +189,7 @@ def test_deleted_test_cell_scores_zero_and_is_named(batch):
 def test_edited_metadata_gains_nothing(batch):
     """Do unlocked, re-pointed or stripped test cells still score zero and keep their real points?"""
     r = result(batch, "metadata-edited")
-    assert r.score == 0 and r.max_score == 24 and r.status != "not graded"
+    assert r.score == 0 and r.max_score == 28 and r.status != "not graded"
     assert "nbgrader metadata" in reasons(batch, "metadata-edited")
 
 
@@ -216,7 +216,7 @@ def test_monkey_patched_helpers_are_caught(batch):
 def test_unreadable_submissions_score_zero_with_the_reason(batch, student, reason):
     """Does a submission nbgrader cannot open score zero out of the lab's points, with the reason named?"""
     r = result(batch, student)
-    assert (r.score, r.max_score) == (0, 24)
+    assert (r.score, r.max_score) == (0, 28)
     assert reason in reasons(batch, student)
 
 
