@@ -61,6 +61,16 @@ def test_a_wrong_answer_loses_the_cell_and_the_self_check_sees_what_learners_see
     assert proof.variants["wrong"].check == ("passed", "")
 
 
+def test_the_whole_run_self_checks_the_finished_notebook_as_check_would(proof):
+    """Does the whole run end with check()'s report: every question passed on visible tests, the answer in words to write?"""
+    from mlops_course.selfcheck import Report, Status
+
+    report = Report.from_json(proof.self_check)
+    statuses = {r.question.id: r.status for r in report.results}
+    assert statuses == {"double": Status.PASSED, "limit": Status.PASSED, "why": Status.TO_WRITE}, statuses
+    assert report.all_passed and "HIDDEN-SECRET" not in report.text()
+
+
 def test_a_child_that_changes_files_is_judged_on_its_own_changes(proof):
     """Does the child see its own files (and fail test_files), while the parent keeps its own (see the solution's test)?"""
     cells = proof.variants["files"].cells

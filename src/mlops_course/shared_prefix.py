@@ -84,6 +84,9 @@ class Proof:
     variants: dict[str, VariantProof] = field(default_factory=dict)
     problems: dict[str, str] = field(default_factory=dict)  # variant -> why it has no verdict
     cpu_seconds: float = 0.0  # what the run cost: its process and every fork, for benchmarks
+    # check() of every question after the whole run, as the learner's last cell would show it
+    # (selfcheck.Report.to_json); None when the run stopped after its last fork.
+    self_check: dict | None = None
 
 
 # --- judging a cell's outputs as the grader does ---------------------------------------------------
@@ -404,7 +407,23 @@ def run(spec: dict) -> dict:
         if _grade_id(cell) in tests:
             result["solution"][_grade_id(cell)] = judge(cell, outputs).__dict__
         _progress(f"cell {done}/{code_cells}")
+    if spec["whole"]:
+        result["self_check"] = _self_check(nb, runner, Path(spec["folder"]).name)
     return result
+
+
+def _self_check(nb: NotebookNode, runner: CellRunner, lab: str) -> dict:
+    """What check() in the finished notebook's last cell reports: the same functions on the same namespace.
+
+    check() itself prints "skipped" here, as under nbgrader (NBGRADER_EXECUTION is set); this runs
+    what it would have run, so the whole run also stands for the learner's own self-check.
+    """
+    from .questions import without_hidden_tests
+    from .selfcheck import Report, explain, run_visible_tests
+
+    visible = without_hidden_tests(nb)
+    results = explain(run_visible_tests(visible, runner.shell.user_ns), visible, with_outputs=False)
+    return Report(lab, tuple(results)).to_json()
 
 
 def _progress(message: str) -> None:
@@ -493,7 +512,7 @@ def prove(nb: NotebookNode, folder: Path, variants: list[Variant], progress: boo
 
     variants = {k: VariantProof(verdicts(v["cells"]), tuple(v["check"]) if "check" in v else None)
                 for k, v in raw["variants"].items()}
-    return Proof(verdicts(raw["solution"]), variants, raw["problems"], raw["cpu_seconds"])
+    return Proof(verdicts(raw["solution"]), variants, raw["problems"], raw["cpu_seconds"], raw.get("self_check"))
 
 
 _RUNNING: set[subprocess.Popen] = set()

@@ -1,7 +1,7 @@
 """Fixtures of the lab tests, each paid once per lab:
 
 - `executed_lab`: the learner's finished lab (the solution's answers, no hidden tests) run under
-  papermill with the CI parameters; its last cell is the learner's self-check;
+  papermill with the CI parameters; its last cell is the learner's self-check (PAPERMILL_LABS);
 - `graded`: real nbgrader, through the course's sandboxed `autograde`, grades a small class: the
   solution, the blank lab and the wrong answers of `mistakes.graded_for_real`;
 - `proven`: every wrong answer proven on the shared prefix (`mlops_course.shared_prefix`). These
@@ -30,6 +30,10 @@ from ..conftest import ARTIFACTS, KERNEL, ROOT, copy_course
 from . import mistakes
 
 EXECUTION_TIMEOUT = 300
+# The labs run under papermill as a learner's finished notebook: the first lab, to prove that route and the
+# self-check cell in a real kernel, and Lab 06, whose CI-script tests work in the project it builds. Every
+# other lab's solution runs in real grading and on the shared prefix, which prove the same things of it.
+PAPERMILL_LABS = [lab for lab in mistakes.LABS[:1] + ["lab06-pipelines"] if lab in mistakes.LABS]
 GRADING_JOBS = 2
 PROOF_TIMEOUT = 2400
 
@@ -76,9 +80,13 @@ class GradedClass(dict):
         super().__init__(scores)
         self.course, self.lab, self.reasons = course, lab, reasons
 
+    def notebook(self, student: str):
+        """The student's notebook as the grader executed it, outputs and all."""
+        return notebooks.read(self.course / GRADING_DIR / "autograded" / student / self.lab / f"{self.lab}.ipynb")
+
     def errors(self, student: str, grade_ids) -> dict[str, str]:
         """The end of the error each named cell printed in the student's graded notebook: what a failure report needs."""
-        nb = notebooks.read(self.course / GRADING_DIR / "autograded" / student / self.lab / f"{self.lab}.ipynb")
+        nb = self.notebook(student)
         found = {}
         for grade_id in grade_ids:
             outputs = notebooks.find_cell(nb, grade_id).get("outputs", [])

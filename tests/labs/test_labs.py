@@ -2,11 +2,14 @@
 
 For every lab in solutions/ (found at collection time, so a new lab is tested
 without touching this file):
-- the learner's finished lab runs under papermill with the CI parameters, and
-  its last cell, the self-check, passes every question without a hidden line;
-- real nbgrader grades a small class through the course's sandboxed autograde:
-  the solution gets every autograded point, the untouched released lab gets
-  zero, and sampled wrong answers lose the points of the test cells they name;
+- real nbgrader grades a small class through the course's sandboxed autograde,
+  with the CI parameters: every code cell of the solution runs, the solution
+  gets every autograded point, the untouched released lab gets zero, and
+  sampled wrong answers lose the points of the test cells they name;
+- the self-check (what `check()` in the lab's last cell runs) passes every
+  question of the finished lab without a hidden line: computed on the shared
+  prefix's whole run of the solution, and, for the labs in PAPERMILL_LABS, also
+  shown by the last cell of the learner's finished lab run under papermill;
 - every plausible wrong answer in wrong_answers/<lab>.yml loses the points of
   the test cells it names, proven on the shared prefix (`mlops_course.shared_prefix`:
   the graded notebook runs once, each wrong answer in a fork of it), and the
@@ -26,10 +29,11 @@ import pytest
 from mlops_course import notebooks
 from mlops_course.layout import source_notebook
 from mlops_course.questions import find_question, questions, without_hidden_tests
-from mlops_course.selfcheck import Status, report_from_outputs
+from mlops_course.selfcheck import Report, Status, report_from_outputs
 
 from ..conftest import ROOT
 from ..hidden_text import assert_reveals_nothing_hidden, assertion_messages
+from .conftest import PAPERMILL_LABS
 from .mistakes import LABS, graded_for_real, not_lost, wrong_answers
 
 ALL_WRONG = [w for lab in LABS for w in wrong_answers(lab)]
@@ -54,27 +58,43 @@ def test_lab_has_quick_parameter(lab):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("lab", LABS)
-def test_solution_executes_in_ci_mode(lab, executed_lab, artifacts):
-    """Does the learner's finished lab run from top to bottom under papermill with the CI parameters?"""
-    executed_lab(lab)
-    executed = notebooks.read(artifacts / "executed" / f"{lab}.ipynb")
+def test_solution_executes_in_ci_mode(lab, graded):
+    """Does every code cell of the solution run, top to bottom with the CI parameters, when real nbgrader grades it?"""
+    executed = graded(lab).notebook("solution")
     not_run = [i for i, cell in enumerate(executed.cells) if cell.cell_type == "code" and cell.execution_count is None]
     assert not not_run, f"{lab}: code cells {not_run} did not run"
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("lab", HANDS_ON)
-def test_check_on_the_solution_reports_all_passed(lab, executed_lab, artifacts):
-    """Does the lab's last cell, the self-check, pass every question of the finished lab without showing hidden tests?"""
+@pytest.mark.parametrize("lab", PAPERMILL_LABS)
+def test_finished_lab_runs_under_papermill_and_its_self_check_passes(lab, executed_lab, artifacts):
+    """Does the learner's finished lab run under papermill with the CI parameters, its last cell showing the
+    self-check report with every question passed and no hidden line?"""
     executed_lab(lab)
     executed = notebooks.read(artifacts / "executed" / f"{lab}.ipynb")
+    not_run = [i for i, cell in enumerate(executed.cells) if cell.cell_type == "code" and cell.execution_count is None]
+    assert not not_run, f"{lab}: code cells {not_run} did not run"
     report = report_from_outputs([c for c in executed.cells if c.cell_type == "code"][-1])
     assert report is not None, f"{lab}: the self-check cell printed no report"
+    assert_self_check_passes(lab, report, len(questions(executed)))
+
+
+def assert_self_check_passes(lab: str, report: Report, count: int) -> None:
     failing = {r.question.label: f"{r.status.value}: {r.hint}" for r in report.results
                if not r.question.manual and r.status is not Status.PASSED}
     assert not failing, f"{lab}: the solution should pass every visible test: {failing}"
-    assert report.all_passed and len(report.results) == len(questions(executed))
+    assert report.all_passed and len(report.results) == count
     assert_reveals_nothing_hidden(lab, report.text())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lab", HANDS_ON)
+def test_check_on_the_solution_reports_all_passed(lab, proven):
+    """Does the self-check pass every question of the finished lab without showing hidden tests?"""
+    proof = proven(lab)
+    assert proof.self_check is not None, f"{lab}: the shared-prefix run did not reach the end of the notebook"
+    visible = without_hidden_tests(notebooks.read(source_notebook(ROOT, lab)))
+    assert_self_check_passes(lab, Report.from_json(proof.self_check), len(questions(visible)))
 
 
 @pytest.mark.slow
