@@ -18,7 +18,6 @@ import platform
 import re
 import subprocess
 import sys
-import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -35,6 +34,9 @@ SUITE_CPU_BUDGET = 1500
 LAB_WALL_BUDGET = {"lab06-pipelines": 5 * 60}
 LAB_WALL_BUDGET_DEFAULT = 3 * 60
 SHARED_PREFIX = ROOT / "test-artifacts" / "shared-prefix.json"
+# Every test's wall and CPU time, kept for a closer look (`--durations` shows only the slowest).
+TIMING = ROOT / "test-artifacts" / "suite-timing.json"
+LOG = ROOT / "test-artifacts" / "suite-pytest.log"
 
 
 def group(nodeid: str) -> str:
@@ -62,7 +64,8 @@ def run_pytest(args: list[str], timing: Path) -> int:
            "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")]))}
     python = ROOT / ".venv" / "bin" / "python"
     command = [str(python if python.exists() else sys.executable), "-m", "pytest", "-p", "suite_timing", "-q", *args]
-    return subprocess.run(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
+    with open(LOG, "w") as log:  # pytest's own report, for the failures
+        return subprocess.run(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT).returncode
 
 
 def breakdown(tests: list[dict], proofs: dict[str, dict]) -> dict[str, list[float]]:
@@ -88,12 +91,12 @@ def main() -> int:
     parser.add_argument("--lab", help="time one lab's tests alone, as `make test LAB=<lab>` runs them")
     args = parser.parse_args()
     SHARED_PREFIX.unlink(missing_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        timing = Path(tmp) / "timing.json"
-        start, busy = time.time(), busy_seconds()
-        code = run_pytest([f"--lab={args.lab}"] if args.lab else [], timing)
-        wall, busy = time.time() - start, busy_seconds() - busy
-        tests = json.loads(timing.read_text())["tests"] if timing.exists() else []
+    TIMING.parent.mkdir(exist_ok=True)
+    TIMING.unlink(missing_ok=True)
+    start, busy = time.time(), busy_seconds()
+    code = run_pytest([f"--lab={args.lab}"] if args.lab else [], TIMING)
+    wall, busy = time.time() - start, busy_seconds() - busy
+    tests = json.loads(TIMING.read_text())["tests"] if TIMING.exists() else []
     proofs = json.loads(SHARED_PREFIX.read_text()) if SHARED_PREFIX.exists() else {}
     load = " ".join(f"{v:.2f}" for v in os.getloadavg())
     print(f"# {platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}, "
@@ -101,6 +104,8 @@ def main() -> int:
     status = "passed" if code == 0 else f"FAILED (exit {code})"
     name = f"make test LAB={args.lab}" if args.lab else "make test"
     print(f"{name} ({status}), {len(tests)} tests")
+    for failed in (t["nodeid"] for t in tests if t.get("outcome") == "failed"):
+        print(f"  failed: {failed}   (pytest's report: {LOG.relative_to(ROOT)})")
     wall_budget = LAB_WALL_BUDGET.get(args.lab, LAB_WALL_BUDGET_DEFAULT) if args.lab else SUITE_WALL_BUDGET
     print(f"  pytest wall time        {wall:8.0f} s    {verdict(wall, wall_budget)}")
     if not args.lab:

@@ -25,12 +25,24 @@ def busy_seconds() -> float:
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
+_OUTCOMES: dict[str, str] = {}
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item, nextitem):
     start, busy = time.time(), busy_seconds()
     yield
     _RECORDS.append({"nodeid": item.nodeid, "start": start, "end": time.time(), "busy": busy_seconds() - busy,
-                     "markers": sorted({m.name for m in item.iter_markers()})})
+                     "markers": sorted({m.name for m in item.iter_markers()}),
+                     "outcome": _OUTCOMES.get(item.nodeid, "passed")})
+
+
+def pytest_runtest_logreport(report):
+    """The worst outcome of a test's set-up, call and teardown, so a failure is named in the figures."""
+    if report.failed:
+        _OUTCOMES[report.nodeid] = "failed"
+    elif report.skipped and report.nodeid not in _OUTCOMES:
+        _OUTCOMES[report.nodeid] = "skipped"
 
 
 def pytest_sessionfinish(session, exitstatus):
