@@ -67,7 +67,8 @@ def test_the_whole_run_self_checks_the_finished_notebook_as_check_would(proof):
 
     report = Report.from_json(proof.self_check)
     statuses = {r.question.id: r.status for r in report.results}
-    assert statuses == {"double": Status.PASSED, "limit": Status.PASSED, "why": Status.TO_WRITE}, statuses
+    assert statuses == {"double": Status.PASSED, "limit": Status.PASSED, "why": Status.TO_WRITE,
+                        "test_files": Status.PASSED}, statuses
     assert report.all_passed and "HIDDEN-SECRET" not in report.text()
 
 
