@@ -78,3 +78,46 @@ def test_the_gradebook_url_reaches_the_instructor_only():
     assert f'spawner.environment["{DB_URL_ENV}"]' in hook and "admin_users" in hook
     assert DB_URL_ENV not in _values()["singleuser"]["extraEnv"], "students' servers must not get the gradebook"
     assert hub["config"]["Authenticator"]["admin_users"] == ["instructor"]
+
+
+# The chart version the values are written for, its defaults and values schema kept beside them (SOURCE.md there).
+CHART_VERSION = "4.2.0"
+CHART = Z2JH / f"chart-{CHART_VERSION}"
+
+
+def helm_merge(defaults: dict, values: dict) -> dict:
+    """The values helm renders with: maps merged key by key, anything else replaced, a null removing the default."""
+    merged = dict(defaults)
+    for key, value in values.items():
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = helm_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def schema_errors(values: dict) -> list[str]:
+    import jsonschema
+
+    schema = yaml.safe_load((CHART / "values.schema.yaml").read_text())
+    merged = helm_merge(yaml.safe_load((CHART / "values.yaml").read_text()), values)
+    found = jsonschema.Draft7Validator(schema).iter_errors(merged)
+    return sorted(f"{'.'.join(map(str, e.absolute_path)) or '(top)'}: {e.message}" for e in found)
+
+
+def test_the_values_pass_the_charts_own_schema_at_the_pinned_version():
+    """Do the course's values, merged over the chart's defaults, pass the chart's values schema, as helm checks them?"""
+    assert f"--version {CHART_VERSION}" in (Z2JH / "config.yaml").read_text(), "config.yaml names another chart version"
+    errors = schema_errors(_values())
+    assert not errors, "classroom/z2jh/config.yaml does not fit the chart's values schema:\n" + "\n".join(errors)
+
+
+def test_the_schema_check_refuses_a_misspelt_or_mistyped_value():
+    """Does the schema check fail on a key the chart does not know and on a value of the wrong type?"""
+    values = _values()
+    values["hub"] = {**values["hub"], "extraEnvv": {}}
+    values["singleuser"] = {**values["singleuser"], "startTimeout": "five minutes"}
+    errors = "\n".join(schema_errors(values))
+    assert "extraEnvv" in errors and "startTimeout" in errors, errors
