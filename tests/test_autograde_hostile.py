@@ -20,10 +20,12 @@ from mlops_course import autograde, grading, notebooks
 from mlops_course.sandbox import UIDS_PER_BATCH, Limits, Sandbox
 
 from . import hostile
-from .conftest import copy_course
+from .conftest import ROOT, copy_course
 
 LAB = hostile.LAB
-AUTOGRADED = 18  # automatic points of Lab 01
+_SOURCE = notebooks.read(ROOT / "solutions" / LAB / f"{LAB}.ipynb")
+AUTOGRADED = sum(c.points for c in notebooks.autograded_tests(_SOURCE))  # automatic points of Lab 01
+TOTAL = sum(c.points for c in notebooks.graded_cells(_SOURCE))  # manual ones included
 BEFORE_ANSWER = {"test_leaking_columns": 2}  # the tests that run before the hostile cell
 
 pytestmark = [
@@ -189,7 +191,7 @@ def test_deleted_test_cell_scores_zero_and_is_named(batch):
 def test_edited_metadata_gains_nothing(batch):
     """Do unlocked, re-pointed or stripped test cells still score zero and keep their real points?"""
     r = result(batch, "metadata-edited")
-    assert r.score == 0 and r.max_score == 28 and r.status != "not graded"
+    assert r.score == 0 and r.max_score == TOTAL and r.status != "not graded"
     assert "nbgrader metadata" in reasons(batch, "metadata-edited")
 
 
@@ -216,7 +218,7 @@ def test_monkey_patched_helpers_are_caught(batch):
 def test_unreadable_submissions_score_zero_with_the_reason(batch, student, reason):
     """Does a submission nbgrader cannot open score zero out of the lab's points, with the reason named?"""
     r = result(batch, student)
-    assert (r.score, r.max_score) == (0, 28)
+    assert (r.score, r.max_score) == (0, TOTAL)
     assert reason in reasons(batch, student)
 
 
