@@ -114,6 +114,22 @@ def built_book() -> Path:
 
 
 @pytest.fixture(scope="session")
+def blank_check():
+    """`mlops-course check` of each untouched released lab (it runs the lab), once per lab for every test that reads it."""
+    from mlops_course.layout import release_notebook
+    from mlops_course.selfcheck import check_notebook
+
+    done = {}
+
+    def get(lab: str):
+        if lab not in done:
+            done[lab] = check_notebook(release_notebook(ROOT, lab), quick=True)
+        return done[lab]
+
+    return get
+
+
+@pytest.fixture(scope="session")
 def postgres_cluster():
     """A private PostgreSQL cluster on a free loopback port, stopped at the end of the session.
 

@@ -18,7 +18,7 @@ from mlops_course import notebooks
 from mlops_course.errors import SelfCheckError, UnknownQuestionError
 from mlops_course.layout import lab_names, release_notebook, source_notebook
 from mlops_course.questions import find_question, questions, without_hidden_tests
-from mlops_course.selfcheck import (CHECK_IMPORT, Report, Status, check, check_notebook, find_notebook,
+from mlops_course.selfcheck import (CHECK_IMPORT, Report, Status, check, find_notebook,
                                     run_visible_tests)
 
 from . import nbfactory as nbf
@@ -201,9 +201,9 @@ def test_every_lab_ends_with_the_self_check_cell(lab):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("lab", HANDS_ON)
-def test_check_on_the_blank_lab_reports_every_question_not_done(lab):
+def test_check_on_the_blank_lab_reports_every_question_not_done(lab, blank_check):
     """Does `mlops-course check` on the untouched lab report every question as still to do?"""
-    report = check_notebook(release_notebook(ROOT, lab), quick=True)
+    report = blank_check(lab)
     assert len(report.results) == len(questions(notebooks.read(release_notebook(ROOT, lab))))
     wrong = {r.question.label: r.status.value for r in report.results
              if r.status is not (Status.TO_WRITE if r.question.manual else Status.NOT_DONE)}

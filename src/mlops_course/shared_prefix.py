@@ -74,6 +74,9 @@ class VariantProof:
 
     cells: dict[str, CellVerdict]
     check: tuple[str, str] | None = None  # (status, hint) of selfcheck.run_visible_tests
+    # The outputs of the checked question's test cells run as the learner has them (no hidden tests),
+    # after check(): what progress and validate judge in a learner's saved notebook.
+    visible_outputs: dict[str, list] | None = None
 
 
 @dataclass
@@ -87,6 +90,8 @@ class Proof:
     # check() of every question after the whole run, as the learner's last cell would show it
     # (selfcheck.Report.to_json); None when the run stopped after its last fork.
     self_check: dict | None = None
+    # Every test cell run again as the learner's notebook holds it, after that self-check (see VariantProof).
+    visible_outputs: dict[str, list] | None = None
 
 
 # --- judging a cell's outputs as the grader does ---------------------------------------------------
@@ -324,9 +329,16 @@ def _run_variant(runner: CellRunner, nb: NotebookNode, start: int, variant: Vari
         from .questions import without_hidden_tests
         from .selfcheck import run_visible_tests
 
-        (result,) = run_visible_tests(without_hidden_tests(nb), runner.shell.user_ns, variant.check)
+        visible = without_hidden_tests(nb)
+        (result,) = run_visible_tests(visible, runner.shell.user_ns, variant.check)
         found["check"] = [result.status.value, result.hint]
+        found["visible_outputs"] = _visible_outputs(runner, visible, result.question.tests)
     return found
+
+
+def _visible_outputs(runner: CellRunner, visible: NotebookNode, tests) -> dict[str, list]:
+    """Each named test cell run again as the learner's notebook holds it, with the outputs it shows."""
+    return {grade_id: runner.run(notebooks.find_cell(visible, grade_id).source) for grade_id in tests}
 
 
 def _fork_variant(runner: CellRunner, nb: NotebookNode, start: int, variant: Variant, timeout: float,
@@ -423,7 +435,8 @@ def _self_check(nb: NotebookNode, runner: CellRunner, lab: str) -> dict:
 
     visible = without_hidden_tests(nb)
     results = explain(run_visible_tests(visible, runner.shell.user_ns), visible, with_outputs=False)
-    return Report(lab, tuple(results)).to_json()
+    tests = [t for r in results for t in r.question.tests]
+    return {"report": Report(lab, tuple(results)).to_json(), "visible_outputs": _visible_outputs(runner, visible, tests)}
 
 
 def _progress(message: str) -> None:
@@ -510,9 +523,16 @@ def prove(nb: NotebookNode, folder: Path, variants: list[Variant], progress: boo
     def verdicts(cells: dict) -> dict[str, CellVerdict]:
         return {k: CellVerdict(**v) for k, v in cells.items()}
 
-    variants = {k: VariantProof(verdicts(v["cells"]), tuple(v["check"]) if "check" in v else None)
+    variants = {k: VariantProof(verdicts(v["cells"]), tuple(v["check"]) if "check" in v else None,
+                                outputs(v.get("visible_outputs")))
                 for k, v in raw["variants"].items()}
-    return Proof(verdicts(raw["solution"]), variants, raw["problems"], raw["cpu_seconds"], raw.get("self_check"))
+    whole = raw.get("self_check") or {}
+    return Proof(verdicts(raw["solution"]), variants, raw["problems"], raw["cpu_seconds"], whole.get("report"),
+                 outputs(whole.get("visible_outputs")))
+
+
+def outputs(found: dict[str, list] | None) -> dict[str, list[NotebookNode]] | None:
+    return None if found is None else {k: [nbformat.from_dict(o) for o in v] for k, v in found.items()}
 
 
 _RUNNING: set[subprocess.Popen] = set()

@@ -91,8 +91,13 @@ def _explained(failing: dict[str, tuple[Question, str]], answer_raised: dict[str
     return lines
 
 
-def validate_notebook(path: Path, quick: bool = False) -> Validation:
-    """Run nbgrader's validator on a scratch copy of the notebook (hidden tests stripped) and explain the result."""
+def validate_notebook(path: Path, quick: bool = False, executed: bool = False) -> Validation:
+    """Run nbgrader's validator on a scratch copy of the notebook (hidden tests stripped) and explain the result.
+
+    `executed=True` judges the outputs the notebook holds instead of running it again: the verdict
+    nbgrader's validator gives on exactly what the learner saw (the tests compare it with the others').
+    """
+    from nbgrader.preprocessors import ClearOutput, Execute
     from nbgrader.validator import Validator
 
     from .course import load_config
@@ -117,13 +122,15 @@ def validate_notebook(path: Path, quick: bool = False) -> Validation:
 
         config = Config()
     config.Validator.validate_all = True  # errors in any cell, not only in test cells
-    prepared = notebooks.with_parameters(visible, notebooks.CI_PARAMETERS) if quick else visible
+    prepared = notebooks.with_parameters(visible, notebooks.CI_PARAMETERS) if quick and not executed else visible
     with scratch_lab(path) as copy:
         notebooks.write(prepared, copy)
-        print(f"Validating {path.name} with nbgrader (runs every cell in a scratch copy)...", flush=True)
+        if not executed:
+            print(f"Validating {path.name} with nbgrader (runs every cell in a scratch copy)...", flush=True)
         validator = Validator(config=config)
+        steps = [p for p in validator.preprocessors if not (executed and p in (ClearOutput, Execute))]
         # Like the grader: stderr (warnings, MLflow's log lines) is shown, not scored (course.cell_passes).
-        validator.preprocessors = [*validator.preprocessors, StderrIsNotAnError]
+        validator.preprocessors = [*steps, StderrIsNotAnError]
         outcome = validator.validate(str(copy))
     by_source = {c.source.strip(): (i, c) for i, c in enumerate(visible.cells)}
 
