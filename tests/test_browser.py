@@ -199,8 +199,19 @@ def test_the_book_landing_page_renders(course, browser, shots):
     page.screenshot(path=shots / "book-landing.png", full_page=False)
 
 
+# The page's figures, each loaded (lazy ones too) and drawn with a size: (how many, the sources of those that did not).
+FIGURES_LOADED = """async () => {
+    const images = [...document.querySelectorAll('article img')];
+    for (const image of images) {
+        image.loading = 'eager';
+        if (!image.complete) await new Promise(done => { image.onload = image.onerror = done; });
+    }
+    return [images.length, images.filter(image => image.naturalWidth === 0).map(image => image.getAttribute('src'))];
+}"""
+
+
 def test_the_sidebar_reaches_every_page_of_the_book(course, browser, shots):
-    """Can a reader click through the sidebar to every chapter and page of the table of contents?"""
+    """Can a reader click through the sidebar to every chapter and page of the table of contents, and see every figure?"""
     page = browser.new_page()
     page.goto(f"{course.book_url}/intro.html")
     for doc in toc_pages()[1:]:
@@ -208,6 +219,10 @@ def test_the_sidebar_reaches_every_page_of_the_book(course, browser, shots):
         page.wait_for_url(f"**/{doc}.html")
         heading = page.locator("article h1").first.inner_text().strip()
         assert heading, f"{doc} has no title"
+        shown, broken = page.evaluate(FIGURES_LOADED)
+        assert not broken, f"{doc}: these figures did not load: {broken}"
+        if shown:  # every page with a figure, as a reader sees it
+            page.screenshot(path=shots / f"book-{doc.replace('/', '-')}.png", full_page=True)
         if doc == "study-group/schedule":
             plans = yaml.safe_load((ROOT / "book" / "study-group" / "schedule.yml").read_text())["plans"]
             assert page.locator("table.study-plan").count() == len(plans), f"the schedule page should show all {len(plans)} plans"
