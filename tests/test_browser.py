@@ -288,6 +288,8 @@ def test_searching_the_book_finds_the_chapter(course, browser, shots):
     page.screenshot(path=shots / "book-search.png")
     result.click()
     page.wait_for_url("**/chapters/01-scoping.html*")
+    assert "Scoping" in page.locator("article h1").first.inner_text()
+    assert "leakage" in page.locator("article").inner_text().lower(), "the page found should explain the term searched"
 
 
 # --- (b) JupyterLab started by the project ---------------------------------------------------------

@@ -14,11 +14,18 @@ def run(*args: str, cwd=ROOT) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "mlops_course", *args], cwd=cwd, capture_output=True, text=True)
 
 
-def test_help_lists_the_subcommands():
-    """Does --help name every subcommand?"""
+def test_help_lists_every_subcommand_with_what_it_does():
+    """Does --help name every subcommand the parser has, each on a line of its own with a description?"""
+    import argparse
+    import re
+
+    from mlops_course.cli import build_parser
+
+    (commands,) = [a.choices for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
     out = run("--help").stdout
-    for command in ("labs", "release", "book", "install-kernel", "collect", "autograde", "feedback", "export", "report", "sandbox"):
-        assert command in out
+    listed = dict(re.findall(r"^    (\S+)(?:  +| *\n {10,})(\S.*)$", out, re.MULTILINE))
+    assert set(listed) == set(commands), f"--help lists {sorted(listed)}, the parser has {sorted(commands)}"
+    assert {"labs", "release", "book", "collect", "autograde", "feedback", "export", "report", "sandbox"} <= set(listed)
 
 
 def test_labs_lists_the_labs():

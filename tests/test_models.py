@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from mlops_course import models, tracking
@@ -57,8 +56,10 @@ def test_the_champion_loads_back_with_its_threshold_and_beats_a_coin(registered)
     snapshot_dir = workdir / "artifacts" / "datasets"
     snapshot = open_snapshot(snapshot_dir, sorted(snapshot_dir.glob("*.json"))[0].stem.split("-", 1)[1])
     rows = snapshot.load().head(50)
-    assert loaded.predict_proba(rows[FEATURES]).shape == (50, 2)
-    assert isinstance(rows, pd.DataFrame)
+    probabilities = loaded.predict_proba(rows[FEATURES])
+    assert probabilities.shape == (50, 2) and np.allclose(probabilities.sum(axis=1), 1)
+    assert ((probabilities >= 0) & (probabilities <= 1)).all() and probabilities[:, 1].std() > 0, (
+        "the champion should give each flight its own probability of a delay, not one value for all")
 
 
 def test_the_record_scorer_answers_what_the_pipeline_answers(registered):

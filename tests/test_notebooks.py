@@ -40,6 +40,7 @@ def test_an_answer_replaces_only_its_cell(solution):
     answer_id = next(c.grade_id for c in notebooks.graded_cells(solution) if c.solution and c.cell_type == "code")
     new = notebooks.with_answer(solution, answer_id, "x = 1")
     assert notebooks.find_cell(new, answer_id).source == "x = 1"
+    assert len(new.cells) == len(solution.cells), "no cell may be added or removed"
     changed = [i for i, (a, b) in enumerate(zip(solution.cells, new.cells)) if a.source != b.source]
     assert len(changed) == 1
 
@@ -55,6 +56,7 @@ def test_skipping_after_keeps_everything_up_to_the_cell(solution):
     tests = notebooks.autograded_tests(solution)
     first = tests[0]
     new = notebooks.skipping_after(solution, [first.grade_id])
+    assert len(new.cells) == len(solution.cells), "skipped cells stay in place, so cell numbers stay the same"
     for i, (old, cell) in enumerate(zip(solution.cells, new.cells)):
         locked = notebooks.nbgrader_meta(old).get("locked")
         if i <= first.index or old.cell_type != "code" or locked:
