@@ -306,7 +306,7 @@ def saved_outputs(path: Path) -> list | None:
     """The outputs in the notebook file, or None while it is missing, half-written or has no self-check report yet."""
     try:
         outputs = [o for c in notebooks.read(path).cells for o in c.get("outputs", [])]
-    except Exception:  # JupyterLab may be halfway through writing it
+    except Exception:  # noqa: BLE001 (JupyterLab may be halfway through writing it)
         return None
     return outputs if any(MIME_TYPE in o.get("data", {}) for o in outputs) else None
 

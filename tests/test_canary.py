@@ -174,11 +174,11 @@ def test_upgrade_moves_every_pin_file_to_what_a_passing_canary_proved(tmp_path):
     for name in ("environment.yml", "binder/environment.yml"):
         env = (course / name).read_text()
         assert "- mlflow==3.99.0" in env and "- jupyter-book==1.0.5" in env and "mlflow==3.17.2" not in env, name
-    constraints = [l for l in (course / "constraints.txt").read_text().splitlines() if l and not l.startswith("#")]
+    constraints = [line for line in (course / "constraints.txt").read_text().splitlines() if line and not line.startswith("#")]
     assert _pinned(constraints)["mlflow-skinny"] == "3.99.0"
     assert all(_pinned(constraints)[p] == v for p, v in pins.items())
-    comments = [l for l in (ROOT / "pyproject.toml").read_text().splitlines() if l.strip().startswith("#")]
-    assert comments == [l for l in (course / "pyproject.toml").read_text().splitlines() if l.strip().startswith("#")]
+    comments = [line for line in (ROOT / "pyproject.toml").read_text().splitlines() if line.strip().startswith("#")]
+    assert comments == [line for line in (course / "pyproject.toml").read_text().splitlines() if line.strip().startswith("#")]
 
 
 @pytest.mark.parametrize("report, message", [

@@ -48,7 +48,7 @@ def test_environment_yml_uses_python_311():
 
 def test_constraints_pin_every_direct_dependency_at_the_same_version():
     """Does constraints.txt agree with pyproject.toml, so `make lab` installs what was tested?"""
-    lines = [l for l in (ROOT / "constraints.txt").read_text().splitlines() if l and not l.startswith("#")]
+    lines = [line for line in (ROOT / "constraints.txt").read_text().splitlines() if line and not line.startswith("#")]
     constraints = _pinned(lines)
     for name, version in pyproject_requirements().items():
         assert constraints.get(name) == version, f"constraints.txt pins {name} at {constraints.get(name)}, pyproject at {version}"

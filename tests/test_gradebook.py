@@ -1,11 +1,19 @@
 """Tests of mlops_course.gradebook: new gradebooks made without nbgrader's alembic subprocess."""
 
+import shutil
 import sqlite3
+import subprocess
+import tempfile
+from pathlib import Path
 
 import pytest
 from nbgrader.api import Gradebook
 
-from mlops_course.gradebook import alembic_head, create_sqlite_gradebook
+from mlops_course import grading, postgres
+from mlops_course.errors import GradebookError, GradingError
+from mlops_course.gradebook import alembic_head, create_sqlite_gradebook, require_gradebook, shown_url
+
+from . import nbfactory as nbf
 
 
 def _schema(path):
@@ -41,16 +49,6 @@ def test_is_an_existing_file_refused_rather_than_overwritten(tmp_path):
 
 # --- a missing or unreachable gradebook: one clear line, a non-zero exit, nothing lost (issue #20) ------------------
 
-import shutil
-import subprocess
-import tempfile
-from pathlib import Path
-
-from mlops_course import grading, postgres
-from mlops_course.errors import GradebookError, GradingError
-from mlops_course.gradebook import require_gradebook, shown_url
-
-from . import nbfactory as nbf
 
 LAB = nbf.TOY_LAB
 SECRET = "s3cret-pw"

@@ -107,7 +107,7 @@ def test_the_lab_table_counts_questions_done_per_member(group):
     table = progress.lab_table(found)
     for member in MEMBERS:
         for lab in LABS:
-            states = [s for (m, l, _), s in truth.items() if (m, l) == (member, lab)]
+            states = [s for (m, lab_, _), s in truth.items() if (m, lab_) == (member, lab)]
             done = sum(s in progress.DONE for s in states)
             assert table.loc[member, lab] == f"{done}/{len(states)}"
     assert table.loc["member1", "done"] == "100%" and table.loc["member8", "done"] == "0%"
@@ -123,8 +123,8 @@ def test_the_table_lists_who_is_behind_the_plan(group):
     behind = table[f"behind (week {last_due})"]
     assert behind["member1"] == "-"
     for member in MEMBERS:
-        unfinished = sorted({l for (m, l, _), s in truth.items() if m == member and s not in progress.DONE
-                             and l in plan.due_weeks()})
+        unfinished = sorted({lab_ for (m, lab_, _), s in truth.items() if m == member and s not in progress.DONE
+                             and lab_ in plan.due_weeks()})
         assert sorted(x for x in behind[member].split(", ") if x != "-") == unfinished
     before_any = progress.lab_table(found, plan, week=0)
     assert set(before_any["behind (week 0)"]) == {"-"}, "nobody is behind before anything is due"

@@ -135,7 +135,7 @@ def test_unknown_lab_lists_the_labs_that_exist():
 
 def test_make_release_with_an_unknown_lab_says_which_labs_exist():
     """Does `make release LAB=...` with a wrong name print the known labs and fail?"""
-    result = subprocess.run(["make", "-s", "release", "LAB=lab99-nope"], cwd=ROOT, capture_output=True, text=True)
+    result = subprocess.run(["make", "-s", "release", "LAB=lab99-nope"], cwd=ROOT, capture_output=True, text=True, check=False)
     assert result.returncode != 0
     assert "there is no lab named 'lab99-nope'" in result.stderr and LABS[0] in result.stderr
 
@@ -145,6 +145,6 @@ def test_cli_release_of_a_broken_notebook_prints_one_clear_line(tmp_path):
     lab = LABS[0]
     course = copy_course(tmp_path / "course", [lab])
     path, index = _break(course, lab, drop_points)
-    result = subprocess.run([sys.executable, "-m", "mlops_course", "--root", str(course), "release", lab], capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-m", "mlops_course", "--root", str(course), "release", lab], capture_output=True, text=True, check=False)
     assert result.returncode == 1
     assert result.stderr.startswith("error: ") and f"cell {index + 1}" in result.stderr and "Traceback" not in result.stderr

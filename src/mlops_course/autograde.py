@@ -213,7 +213,7 @@ def changed_answers(before: Path, after: Path, names: Iterable[str]) -> set[str]
     for name in names:
         try:
             old, new = notebooks.read(before / f"{name}.ipynb"), notebooks.read(after / f"{name}.ipynb")
-        except Exception:  # missing or unreadable: nothing to compare
+        except Exception:  # noqa: BLE001 (missing or unreadable: nothing to compare)
             return None
         old_cells, new_cells = _answers_and_tests(old), _answers_and_tests(new)
         answers = {gid for gid, (source, is_answer) in old_cells.items() | new_cells.items() if is_answer}
@@ -286,7 +286,7 @@ def check_notebooks(folder: Path, expected: Iterable[str], known_cells: set[str]
             else:
                 try:
                     nb = notebooks.read(path)
-                except Exception as exc:  # nbformat raises many types for broken structure
+                except Exception as exc:  # noqa: BLE001 (nbformat raises many types for broken structure)
                     reason = f"{name}.ipynb is not a valid notebook ({str(exc).splitlines()[0][:80]})"
                 else:
                     if not nb.cells:
@@ -315,7 +315,7 @@ def strip_broken_metadata(nb, path: Path, known_cells: set[str]) -> list[str]:
         try:
             validator.validate_cell(cell)
             valid = not known_cells or not meta.get("grade_id") or meta["grade_id"] in known_cells
-        except Exception:  # nbgrader raises ValidationError or SchemaMismatch
+        except Exception:  # noqa: BLE001 (nbgrader raises ValidationError or SchemaMismatch)
             valid = False
         if not valid:
             del cell.metadata["nbgrader"]
@@ -458,7 +458,7 @@ def _child(root: Path, job: Job, limits: Limits, uid: int | None, missing_tools:
     resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
     try:
         result = grade_submission(root, job, limits, uid, missing_tools)
-    except BaseException as exc:  # anything at all: report it for this student and let the batch go on
+    except BaseException as exc:  # noqa: BLE001 (anything at all: report it for this student and let the batch go on)
         traceback.print_exc()
         kind = "ran out of memory while grading (huge output?)" if isinstance(exc, MemoryError) else f"grading failed: {exc!r}"[:300]
         result = asdict(GradeResult(job.lab, job.student, status="not graded", reasons=[kind]))
@@ -475,7 +475,7 @@ def autograde(
     lab: str | None = None,
     students: list[str] | None = None,
     jobs: int | None = None,
-    limits: Limits = Limits(),
+    limits: Limits = Limits(),  # noqa: B008 (a frozen dataclass: one shared default cannot change)
     db_url: str | None = None,
     progress: bool = True,
     missing_tools: tuple[str, ...] = (),

@@ -502,7 +502,7 @@ def upgrade(root: Path, report: Report) -> dict[str, tuple[str, str]]:
                 raise CanaryError(f"{name}: found {count} pins of {package}=={old}, expected one; edit it by hand")
         path.write_text(text, encoding="utf-8")
     path = root / "constraints.txt"
-    header = [l for l in path.read_text(encoding="utf-8").splitlines() if l.startswith("#")] if path.exists() else []
+    header = [line for line in path.read_text(encoding="utf-8").splitlines() if line.startswith("#")] if path.exists() else []
     path.write_text("\n".join(header + report.freeze) + "\n", encoding="utf-8")
     return moved
 

@@ -170,7 +170,7 @@ def ensure_account(state: Path, account: str) -> pwd.struct_passwd:
     home.parent.mkdir(parents=True, exist_ok=True)
     result = subprocess.run(["useradd", "--create-home", "--home-dir", str(home), "--shell", "/bin/bash",
                              "--comment", "mlops-course class server", "--user-group", account],
-                            capture_output=True, text=True)
+                            capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise ClassServerError(f"could not create the account {account}: {result.stderr.strip()}")
     home.chmod(0o700)  # Debian's default home mode lets everyone read; a student's work is private
@@ -187,7 +187,7 @@ def remove_account(account: str) -> None:
         return
     uid = pwd.getpwnam(account).pw_uid
     _kill_user_processes(uid)
-    subprocess.run(["userdel", "--remove", account], capture_output=True, text=True)
+    subprocess.run(["userdel", "--remove", account], capture_output=True, text=True, check=False)
     remove_runtime_dir(uid)
     limits.remove(account)
 

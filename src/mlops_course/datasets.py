@@ -133,7 +133,7 @@ def code_version() -> str:
     try:
         commit = subprocess.run(
             ["git", "describe", "--always", "--dirty", "--abbrev=12", "--exclude=*"], cwd=Path(__file__).parent,
-            capture_output=True, text=True, timeout=5,
+            capture_output=True, text=True, timeout=5, check=False,
         )
         if commit.returncode == 0 and commit.stdout.strip():
             return f"git:{commit.stdout.strip()}"

@@ -148,7 +148,7 @@ class GuardedExecute(Execute):
         except DeadKernelError:
             message = f"the kernel died in cell {cell_index + 1} (a crash, os._exit() or memory exhausted)"
             return self._give_up(cell, cell_index, "kernel-died", message)
-        except Exception as exc:  # e.g. the kernel no longer sends its output: grade what ran so far
+        except Exception as exc:  # noqa: BLE001 (e.g. the kernel no longer sends its output: grade what ran so far)
             message = f"the kernel stopped answering properly in cell {cell_index + 1} ({type(exc).__name__})"
             await ensure_async(self.km.shutdown_kernel(now=True))
             return self._give_up(cell, cell_index, "kernel-broken", message)

@@ -57,7 +57,7 @@ def shown_url(url: str) -> str:
 
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # not a URL SQLAlchemy can parse: hide anything between ':' and '@' anyway
+    except Exception:  # noqa: BLE001 (not a URL SQLAlchemy can parse: hide anything between ':' and '@' anyway)
         return re.sub(r"(//[^/:@]*):[^@/]*@", r"\1:***@", url)
 
 
@@ -83,12 +83,12 @@ def require_gradebook(url: str, create: bool = False) -> Path | None:
 
     try:
         engine = create_engine(url)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 (SQLAlchemy and its drivers raise many kinds; each becomes one GradebookError line)
         raise GradebookError(f"the gradebook URL {shown_url(url)} is not usable: {error_line(exc)}") from None
     try:
         with engine.connect():
             pass
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 (SQLAlchemy and its drivers raise many kinds; each becomes one GradebookError line)
         raise GradebookError(f"cannot reach the gradebook at {shown_url(url)}: {error_line(exc)} "
                              f"(is the database server running?)") from None
     finally:

@@ -90,7 +90,7 @@ def dvc_env(folder: Path) -> dict[str, str]:
 def dvc(folder: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     """Run ``dvc <args>`` in ``folder``; a failure raises PipelineError with DVC's own message."""
     result = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=folder, env=dvc_env(folder),
-                            capture_output=True, text=True)
+                            capture_output=True, text=True, check=False)
     if check and result.returncode != 0:
         output = (result.stdout + result.stderr).strip()
         raise PipelineError(f"`dvc {' '.join(args)}` failed in {folder}:\n{output[-3000:]}")
@@ -105,7 +105,7 @@ def run_git(folder: Path, *args: str) -> str:
     """
     result = subprocess.run(["git", "-c", "user.name=MLOps course", "-c", "user.email=pipeline@mlops-course.invalid",
                              "-c", "init.defaultBranch=main", *args], cwd=folder, env=dvc_env(folder),
-                            capture_output=True, text=True)
+                            capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise PipelineError(f"`git {' '.join(args)}` failed in {folder}:\n{(result.stdout + result.stderr).strip()[-2000:]}")
     return result.stdout.strip()

@@ -106,7 +106,7 @@ def from_notebooks(folder: Path, reference: dict[str, Path] | None = None) -> pd
     for member, own in members.items():
         for lab in labs:
             cells = cells_by_id(_read(own[lab])) if lab in own else {}
-            rows += _rows(member, lab, definitions[lab], lambda q: question_status(q, cells))
+            rows += _rows(member, lab, definitions[lab], lambda q, cells=cells: question_status(q, cells))
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -131,7 +131,7 @@ def from_gradebook(db_url: str, course_id: str, sources: dict[str, Path]) -> pd.
                         rows += _rows(student, lab, found, lambda q: TO_WRITE if q.manual else NOT_STARTED)
                         continue
                     grades = {g.name: g for nb in submission.notebooks for g in nb.grades}
-                    rows += _rows(student, lab, found, lambda q: _graded_status(q, grades))
+                    rows += _rows(student, lab, found, lambda q, grades=grades: _graded_status(q, grades))
     except SQLAlchemyError as exc:
         raise ProgressError(f"could not read the gradebook at {db_url}: {exc}") from exc
     return pd.DataFrame(rows, columns=COLUMNS)

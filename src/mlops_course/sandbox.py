@@ -254,7 +254,7 @@ def warm_matplotlib_cache(folder: Path) -> Path | None:
     folder.mkdir(parents=True, exist_ok=True)
     env = {**kernel_environment(), "MPLCONFIGDIR": str(folder)}
     done = subprocess.run([sys.executable, "-c", "import matplotlib.font_manager"], env=env,
-                          capture_output=True, timeout=120)
+                          capture_output=True, timeout=120, check=False)
     return folder if done.returncode == 0 and any(folder.glob("fontlist-*.json")) else None
 
 

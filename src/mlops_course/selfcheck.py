@@ -153,7 +153,7 @@ def run_test(source: str, test_id: str, namespace: dict[str, Any]) -> tuple[Stat
         if _innermost_frame_file(exc) == filename:
             return Status.NOT_DONE, f"{exc}: run your answer cell (and the cells above it) first"
         return Status.ERROR, f"NameError: {exc}"
-    except Exception as exc:  # the learner's code may raise anything; report it, never crash the check
+    except Exception as exc:  # noqa: BLE001 (the learner's code may raise anything; report it, never crash the check)
         return Status.ERROR, f"{type(exc).__name__}: {exc}"
     return Status.PASSED, ""
 

@@ -352,7 +352,7 @@ def _fork_variant(runner: CellRunner, nb: NotebookNode, start: int, variant: Var
             _die_with_parent()
             os.setpgid(0, 0)  # servers or workers it starts die with it
             result: dict[str, Any] = {"proof": _run_variant(runner, nb, start, variant, index, tests)}
-        except BaseException as exc:  # report anything, never run the parent's cells
+        except BaseException as exc:  # noqa: BLE001 (report anything, never run the parent's cells)
             result, code = {"problem": f"{type(exc).__name__}: {exc}"}, 1
         result_file.write_text(json.dumps(result))
         os._exit(code)
@@ -461,7 +461,7 @@ def main(argv: list[str] | None = None) -> int:
     os.chdir(spec["folder"])
     try:
         result = run(spec)
-    except BaseException:
+    except BaseException:  # noqa: BLE001 (any failure of the run is reported to the caller, never swallowed)
         _report(traceback.format_exc())
         return 1
     import resource

@@ -50,7 +50,7 @@ def _from_notebook(obj: object, prefixes: tuple[str, ...]) -> bool:
         if isinstance(obj, type):
             return getattr(obj, "__module__", None) == "__main__"
         return getattr(type(obj), "__module__", None) == "__main__"
-    except Exception:  # an object whose attributes raise: not ours to judge
+    except Exception:  # noqa: BLE001 (an object whose attributes raise: not ours to judge)
         return False
 
 
@@ -108,7 +108,7 @@ def _fingerprint(namespace: dict, classes_of: str | None) -> tuple:
         members = tuple(tuple(vars(v).values()) for v in values
                         if isinstance(v, type) and getattr(v, "__module__", None) == classes_of) if classes_of else ()
         return namespace, values, members
-    except Exception:  # a namespace that fights back is scanned every time
+    except Exception:  # noqa: BLE001 (a namespace that fights back is scanned every time)
         return (object(),)
 
 

@@ -117,7 +117,7 @@ def validate_notebook(path: Path, quick: bool = False, executed: bool = False) -
     result.unanswered = [q.label for q in found if any(is_unanswered(cells[a]) for a in q.answers)]
     try:
         config = load_config(find_root(path.parent))
-    except Exception:  # outside a course clone: nbgrader's defaults
+    except Exception:  # noqa: BLE001 (outside a course clone: nbgrader's defaults)
         from traitlets.config import Config
 
         config = Config()
