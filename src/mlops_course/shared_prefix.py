@@ -66,6 +66,8 @@ class CellVerdict:
     score: float
     max_score: float
     error: str = ""
+    # The error outputs of a failed cell as the grader keeps them (what feedback is made from).
+    error_outputs: list = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -129,8 +131,10 @@ def judge(cell: NotebookNode, outputs: list[NotebookNode]) -> CellVerdict:
 
     judged = stderr_not_scored(nbformat.from_dict({**cell, "outputs": coalesce([nbformat.from_dict(o) for o in outputs])}))
     score, max_score = determine_grade(judged)
-    errors = "; ".join(f"{o.ename}: {o.evalue}" for o in judged.outputs if o.output_type == "error")
-    return CellVerdict(float(score or 0), float(max_score), errors[-600:] if (score or 0) < max_score else "")
+    failed = (score or 0) < max_score
+    shown = [o for o in judged.outputs if o.output_type == "error"]
+    errors = "; ".join(f"{o.ename}: {o.evalue}" for o in shown)
+    return CellVerdict(float(score or 0), float(max_score), errors[-600:] if failed else "", shown if failed else [])
 
 
 # --- the lab folder at a fork ---------------------------------------------------------------------
