@@ -105,6 +105,15 @@ def copy_course(dest: Path, labs: list[str]) -> Path:
     return dest
 
 
+def lab_points(lab: str, root: Path = ROOT) -> tuple[float, float]:
+    """(automatic points, all points) of a lab, read from its solution: what full marks are when it is graded."""
+    from mlops_course import notebooks
+    from mlops_course.layout import source_notebook
+
+    cells = notebooks.graded_cells(notebooks.read(source_notebook(root, lab)))
+    return sum(c.points for c in cells if c.is_autograded_test), sum(c.points for c in cells)
+
+
 @pytest.fixture(scope="session")
 def built_book() -> Path:
     """The course book built strictly (warnings are errors) from the repository, once for every test that reads it."""

@@ -23,7 +23,7 @@ from mlops_course import autograde, grading, notebooks
 from mlops_course.layout import release_notebook, source_notebook
 from mlops_course.sandbox import Limits
 
-from .conftest import ROOT, copy_course
+from .conftest import ROOT, copy_course, lab_points
 from .labs.mistakes import wrong_answers
 
 LAB = "lab01-scoping"
@@ -175,7 +175,7 @@ def test_export_writes_nbgrader_and_lms_csv(sqlite_class, tmp_path):
     long_df = pd.read_csv(long, dtype={"student_id": str})
     assert list(long_df.columns[:4]) == ["assignment", "duedate", "timestamp", "student_id"]
     wide_df = pd.read_csv(wide, dtype={"student_id": str}).set_index("student_id")
-    total = sum(c.points for c in notebooks.graded_cells(notebooks.read(source_notebook(ROOT, LAB))))
+    _, total = lab_points(LAB)
     column = f"{LAB} (out of {total:g})"
     for r in results:
         assert wide_df.loc[r.student, column] == pytest.approx(r.score)

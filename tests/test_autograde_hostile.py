@@ -20,12 +20,10 @@ from mlops_course import autograde, grading, notebooks
 from mlops_course.sandbox import UIDS_PER_BATCH, Limits, Sandbox
 
 from . import hostile
-from .conftest import ROOT, copy_course
+from .conftest import copy_course, lab_points
 
 LAB = hostile.LAB
-_SOURCE = notebooks.read(ROOT / "solutions" / LAB / f"{LAB}.ipynb")
-AUTOGRADED = sum(c.points for c in notebooks.autograded_tests(_SOURCE))  # automatic points of Lab 01
-TOTAL = sum(c.points for c in notebooks.graded_cells(_SOURCE))  # manual ones included
+AUTOGRADED, TOTAL = lab_points(LAB)  # Lab 01's automatic points, and all of them (manual ones included)
 BEFORE_ANSWER = {"test_leaking_columns": 2}  # the tests that run before the hostile cell
 
 pytestmark = [
