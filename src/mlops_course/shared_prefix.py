@@ -528,14 +528,15 @@ def prove(nb: NotebookNode, folder: Path, variants: list[Variant], progress: boo
         return {k: CellVerdict(**v) for k, v in cells.items()}
 
     variants = {k: VariantProof(verdicts(v["cells"]), tuple(v["check"]) if "check" in v else None,
-                                outputs(v.get("visible_outputs")))
+                                _outputs(v.get("visible_outputs")))
                 for k, v in raw["variants"].items()}
     whole = raw.get("self_check") or {}
     return Proof(verdicts(raw["solution"]), variants, raw["problems"], raw["cpu_seconds"], whole.get("report"),
-                 outputs(whole.get("visible_outputs")))
+                 _outputs(whole.get("visible_outputs")))
 
 
-def outputs(found: dict[str, list] | None) -> dict[str, list[NotebookNode]] | None:
+def _outputs(found: dict[str, list] | None) -> dict[str, list[NotebookNode]] | None:
+    """Outputs read back from the run's JSON, as notebook nodes again (what progress and validate read)."""
     return None if found is None else {k: [nbformat.from_dict(o) for o in v] for k, v in found.items()}
 
 

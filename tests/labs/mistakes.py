@@ -22,6 +22,8 @@ WRONG_ANSWERS = Path(__file__).parent / "wrong_answers"
 # Hands-on labs only: lesson quizzes (quiz-<chapter>) have no QUICK parameter or wrong-answer files;
 # tests/test_quiz.py grades every one of their wrong options instead.
 LABS = [lab for lab in lab_names(ROOT) if not is_quiz(lab)]
+# The labs a learner works in a notebook with a self-check cell (the ones the self-check tests read).
+HANDS_ON = [lab for lab in LABS if lab.startswith("lab")]
 # Real nbgrader grades this many wrong answers of every lab, beside the solution and the blank lab:
 # the ones it grades soonest (whose last test cell comes first, in two different answer cells). The
 # shared-prefix route proves all of them, and the agreement test compares the two routes on these

@@ -34,10 +34,9 @@ from mlops_course.selfcheck import Report, Status, report_from_outputs
 from ..conftest import ROOT
 from ..hidden_text import assert_reveals_nothing_hidden, assertion_messages
 from .conftest import PAPERMILL_LABS
-from .mistakes import LABS, graded_for_real, not_lost, wrong_answers
+from .mistakes import HANDS_ON, LABS, graded_for_real, not_lost, wrong_answers
 
 ALL_WRONG = [w for lab in LABS for w in wrong_answers(lab)]
-HANDS_ON = [lab for lab in LABS if lab.startswith("lab")]
 
 
 def autograded(scores):
@@ -56,12 +55,15 @@ def test_lab_has_quick_parameter(lab):
     assert cell is not None and f"{notebooks.QUICK_PARAMETER} =" in cell.source
 
 
+def cells_not_run(nb) -> list[int]:
+    return [i for i, cell in enumerate(nb.cells) if cell.cell_type == "code" and cell.execution_count is None]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("lab", LABS)
 def test_solution_executes_in_ci_mode(lab, graded):
     """Does every code cell of the solution run, top to bottom with the CI parameters, when real nbgrader grades it?"""
-    executed = graded(lab).notebook("solution")
-    not_run = [i for i, cell in enumerate(executed.cells) if cell.cell_type == "code" and cell.execution_count is None]
+    not_run = cells_not_run(graded(lab).notebook("solution"))
     assert not not_run, f"{lab}: code cells {not_run} did not run"
 
 
@@ -72,7 +74,7 @@ def test_finished_lab_runs_under_papermill_and_its_self_check_passes(lab, execut
     self-check report with every question passed and no hidden line?"""
     executed_lab(lab)
     executed = notebooks.read(artifacts / "executed" / f"{lab}.ipynb")
-    not_run = [i for i, cell in enumerate(executed.cells) if cell.cell_type == "code" and cell.execution_count is None]
+    not_run = cells_not_run(executed)
     assert not not_run, f"{lab}: code cells {not_run} did not run"
     report = report_from_outputs([c for c in executed.cells if c.cell_type == "code"][-1])
     assert report is not None, f"{lab}: the self-check cell printed no report"

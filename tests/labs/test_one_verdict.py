@@ -29,9 +29,8 @@ from mlops_course.questions import Question, cells_by_id, find_question, questio
 from mlops_course.validate import validate_notebook
 
 from ..conftest import ROOT
-from .mistakes import LABS, wrong_answers
+from .mistakes import HANDS_ON, wrong_answers
 
-HANDS_ON = [lab for lab in LABS if lab.startswith("lab")]
 VISIBLE_ROUTES = ("check()", "validate", "progress")
 
 
@@ -49,15 +48,19 @@ def learners_notebook(lab: str, answers: dict[str, str], outputs: dict[str, list
     return nb
 
 
-def verdicts(question: Question, nb: NotebookNode, check_status: str, graded: dict, folder: Path) -> dict[str, bool]:
-    """Pass (True) or fail, per route, for one question of a learner's notebook."""
+def failed_in_validation(nb: NotebookNode, folder: Path) -> set[str]:
+    """The questions nbgrader's validator fails in a learner's notebook, judged on its saved outputs."""
     path = folder / f"{folder.name}.ipynb"
     folder.mkdir(parents=True, exist_ok=True)
     notebooks.write(nb, path)
-    validation = validate_notebook(path, executed=True)
+    return {label for label, _ in validate_notebook(path, executed=True).failed}
+
+
+def verdicts(question: Question, nb: NotebookNode, check_status: str, graded: dict, invalid: set[str]) -> dict[str, bool]:
+    """Pass (True) or fail, per route, for one question of a learner's notebook (`invalid`: what validate fails)."""
     return {
         "check()": check_status == "passed",
-        "validate": question.label not in {label for label, _ in validation.failed},
+        "validate": question.label not in invalid,
         "progress": progress.question_status(question, cells_by_id(nb)) == progress.PASSED,
         "grader": all(graded[t].score == graded[t].max_score for t in question.tests if t in graded),
     }
@@ -83,15 +86,16 @@ def test_check_validate_progress_and_the_grader_give_one_verdict(lab, proven, tm
     assert proof.self_check is not None and proof.visible_outputs is not None, f"{lab}: no whole run"
     solution_check = {r["id"]: r["status"] for r in proof.self_check["results"]}
     finished = learners_notebook(lab, {}, proof.visible_outputs)
+    invalid = failed_in_validation(finished, tmp_path / "solution" / lab)
     for question in (q for q in found_questions if not q.manual):
-        found = verdicts(question, finished, solution_check[question.id], proof.solution, tmp_path / "solution" / lab)
+        found = verdicts(question, finished, solution_check[question.id], proof.solution, invalid)
         if not all(found.values()):
             problems.append(f"the solution, {question.label}: {found}")
     for wrong in wrong_answers(lab):
         variant = proof.variants[wrong.student]
         question = find_question(found_questions, wrong.answer_cell)
         nb = learners_notebook(lab, {wrong.answer_cell: wrong.code}, variant.visible_outputs)
-        found = verdicts(question, nb, variant.check[0], variant.cells, tmp_path / wrong.student / lab)
+        found = verdicts(question, nb, variant.check[0], variant.cells, failed_in_validation(nb, tmp_path / wrong.student / lab))
         why = disagreement(found)
         if why:
             problems.append(f"'{wrong.mistake}' ({question.label}): {why}: {found}")
