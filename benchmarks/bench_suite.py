@@ -48,7 +48,7 @@ def group(nodeid: str) -> str:
         return f"{lab.group()}: run, real grading, checks" if lab else "labs: toy checks"
     if name.startswith("test_class_server"):
         return "class server"
-    if name in ("test_browser.py", "test_make_lab.py", "test_launch.py", "test_mlflow_ui.py"):
+    if name in ("test_browser.py", "test_make_lab.py", "test_launch.py"):
         return "browser and servers"
     if name == "test_quiz.py":
         return "quizzes"

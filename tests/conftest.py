@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -122,20 +123,59 @@ def built_book() -> Path:
     return build_book(ROOT, strict=True)
 
 
+# Set when the lab tests' background proofs (tests/labs/conftest.py) are done, or at collection when none run.
+PROOFS_DONE = threading.Event()
+
+
+class BlankChecks:
+    """`mlops-course check` of each untouched released lab (it runs the lab), once per lab.
+
+    A background thread runs them once the shared-prefix proofs are done, while the rest of the suite
+    uses one core; a test that asks first computes its lab itself (`make test LAB=...`, where the proof
+    is still running when the blank check's tests come).
+    """
+
+    def __init__(self, labs: list[str]):
+        self.results: dict[str, object] = {}
+        self.locks = {lab: threading.Lock() for lab in labs}
+        self.thread = threading.Thread(target=self._work, args=(labs,), name="blank-checks", daemon=True)
+        self.thread.start()
+
+    def _work(self, labs: list[str]) -> None:
+        PROOFS_DONE.wait()
+        for lab in labs:
+            self.get(lab, raise_error=False)
+
+    def get(self, lab: str, raise_error: bool = True):
+        from mlops_course.layout import release_notebook
+        from mlops_course.selfcheck import check_notebook
+
+        with self.locks.setdefault(lab, threading.Lock()):
+            if lab not in self.results:
+                try:
+                    self.results[lab] = check_notebook(release_notebook(ROOT, lab), quick=True)
+                except Exception as exc:  # noqa: BLE001 (kept for the test that reads this lab, which raises it)
+                    self.results[lab] = exc
+        found = self.results[lab]
+        if isinstance(found, Exception) and raise_error:
+            raise found
+        return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def blank_checks(request) -> BlankChecks:
+    """Starts the blank labs' checks that the selected tests read (tests/labs/conftest.py runs those tests last)."""
+    items = request.session.items
+    if not any("proven" in getattr(item, "fixturenames", ()) for item in items):
+        PROOFS_DONE.set()
+    reading = [item for item in items if "blank_check" in getattr(item, "fixturenames", ())]
+    return BlankChecks(list(dict.fromkeys(item.callspec.params["lab"] for item in reading)))
+
+
 @pytest.fixture(scope="session")
-def blank_check():
-    """`mlops-course check` of each untouched released lab (it runs the lab), once per lab for every test that reads it."""
-    from mlops_course.layout import release_notebook
-    from mlops_course.selfcheck import check_notebook
-
-    done = {}
-
-    def get(lab: str):
-        if lab not in done:
-            done[lab] = check_notebook(release_notebook(ROOT, lab), quick=True)
-        return done[lab]
-
-    return get
+def blank_check(blank_checks):
+    """The check of an untouched released lab, by name (computed once, in the background when it can be)."""
+    return blank_checks.get
 
 
 @pytest.fixture(scope="session")

@@ -447,11 +447,12 @@ print(json.dumps({{"seconds": time.monotonic() - began}}))
 """
 
 BOMBS = """
-import json, subprocess, sys
+import json, subprocess, sys, time
 fork = subprocess.run([sys.executable, "-c", {fork!r}], capture_output=True, text=True, timeout=900)
+fork_ended = time.time()
 memory = subprocess.run([sys.executable, "-c", {memory!r}], capture_output=True, text=True, timeout=300)
 reached = [int(x) for x in memory.stdout.split() if x.isdigit()]
-print(json.dumps({{"fork_rc": fork.returncode, "fork_out": fork.stdout[-200:] + fork.stderr[-300:],
+print(json.dumps({{"fork_ended": fork_ended, "fork_rc": fork.returncode, "fork_out": fork.stdout[-200:] + fork.stderr[-300:],
                   "memory_rc": memory.returncode, "memory_mib": max(reached, default=0),
                   "memory_error": "memory_error_at_mib" in memory.stdout}}))
 """
@@ -476,8 +477,9 @@ def test_one_students_bombs_leave_anothers_lab_and_the_hub_working(class_run, cl
     alone = client.run("mc-student04", TIMED_LAB.format(lab=LAB), timeout=600)
     assert alone.error is None, alone.error
     alone_s = json.loads(alone.stdout.strip().splitlines()[-1])["seconds"]
-    # The bombs outlast the lab: spinning children for 1.5x its usual time, then memory past the cap (bounded by 1 GiB more).
-    bombs_code = BOMBS.format(fork=fork_bomb(max_forks=1000, seconds=max(60.0, 1.5 * alone_s), spin=True),
+    # The bombs outlast the lab, which starts 5 s after them: spinning children for twice its usual time (at least
+    # 30 s), then memory past the cap (bounded by 1 GiB more).
+    bombs_code = BOMBS.format(fork=fork_bomb(max_forks=1000, seconds=max(30.0, 5 + 2 * alone_s), spin=True),
                               memory=memory_bomb(cap.memory_bytes // 1024**2 + 1024))
     stop, answers = threading.Event(), []
     poller = threading.Thread(target=_poll_hub, args=(server.hub_url, stop, answers))
@@ -487,6 +489,7 @@ def test_one_students_bombs_leave_anothers_lab_and_the_hub_working(class_run, cl
             bombs = pool.submit(client.run, "mc-student03", bombs_code, timeout=1200)
             time.sleep(5)  # the fork bomb is in full swing before the lab starts
             bombed = pool.submit(client.run, "mc-student04", TIMED_LAB.format(lab=LAB), timeout=1200).result()
+            lab_ended = time.time()
             bombs = bombs.result()
     finally:
         stop.set()
@@ -502,6 +505,7 @@ def test_one_students_bombs_leave_anothers_lab_and_the_hub_working(class_run, cl
     print(f"per-student limits: {figures}")
     forked = json.loads(report["fork_out"].strip().splitlines()[-1])["forked"] if report["fork_rc"] == 0 else None
     assert forked is not None and forked < cap.processes, f"the fork bomb forked {forked} (cap {cap.processes}): {report}"
+    assert report["fork_ended"] > lab_ended, "the fork bomb ended before the lab beside it: the timing proves nothing"
     assert report["memory_rc"] != 0 or report["memory_error"], f"the memory bomb was not stopped: {report}"
     assert report["memory_mib"] <= cap.memory_bytes / 1024**2, f"the memory bomb held {report['memory_mib']} MiB: {report}"
     assert answers and not figures["hub_failures"], f"the Hub failed to answer: {figures['hub_failures']}"

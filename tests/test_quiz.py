@@ -20,6 +20,7 @@ import re
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -265,22 +266,26 @@ def graded(request, tmp_path_factory):
     the shared prefix. Returns (course, {chapter: {student: scores}}, {chapter: proof})."""
     chapters = selected_chapters(request.session)
     course = copy_course(tmp_path_factory.mktemp("quiz-course"), [load(c).assignment for c in chapters])
-    scores, proofs = {}, {}
-    for chapter in chapters:
-        found = load(chapter)
-        lab = found.assignment
-        grading.generate_assignment(course, lab)
-        solution = notebooks.read(source_notebook(course, lab))
-        made = submissions(solution, notebooks.read(release_notebook(course, lab)), found)
-        for student in GRADED_FOR_REAL:
-            grading.submit(course, lab, student, {lab: made[student]})
-        proofs[chapter] = on_the_shared_prefix(solution, found, tmp_path_factory.mktemp(f"prefix-{chapter}") / lab)
-        scores[chapter] = {student: proofs[chapter].variants[student].cells for student in made
-                           if student not in GRADED_FOR_REAL}
-    results = autograde(course, None, jobs=GRADING_JOBS, progress=False)
+    scores, proving = {}, {}
+    # The shared-prefix proofs run one after another beside real grading, which leaves a core idle between kernels.
+    with ThreadPoolExecutor(max_workers=1) as background:
+        for chapter in chapters:
+            found = load(chapter)
+            lab = found.assignment
+            grading.generate_assignment(course, lab)
+            solution = notebooks.read(source_notebook(course, lab))
+            made = submissions(solution, notebooks.read(release_notebook(course, lab)), found)
+            for student in GRADED_FOR_REAL:
+                grading.submit(course, lab, student, {lab: made[student]})
+            proving[chapter] = background.submit(on_the_shared_prefix, solution, found,
+                                                 tmp_path_factory.mktemp(f"prefix-{chapter}") / lab)
+        results = autograde(course, None, jobs=GRADING_JOBS, progress=False)
+    proofs = {chapter: future.result() for chapter, future in proving.items()}
     not_graded = {(r.lab, r.student): r.reasons for r in results if r.status == "not graded"}
     assert not not_graded, f"the autograder could not grade {not_graded}"
     for chapter in chapters:
+        made = [name for name in proofs[chapter].variants if name not in GRADED_FOR_REAL]
+        scores[chapter] = {student: proofs[chapter].variants[student].cells for student in made}
         problems = proofs[chapter].problems
         assert not problems, f"quiz-{chapter}: the shared prefix could not prove {problems}"
         for student in GRADED_FOR_REAL:

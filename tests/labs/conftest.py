@@ -1,12 +1,14 @@
 """Fixtures of the lab tests, each paid once per lab:
 
 - `executed_lab`: the learner's finished lab (the solution's answers, no hidden tests) run under
-  papermill with the CI parameters; its last cell is the learner's self-check (PAPERMILL_LABS);
+  papermill with the CI parameters; its last cell is the learner's self-check (PAPERMILL_LABS: Lab 01);
 - `graded`: real nbgrader, through the course's sandboxed `autograde`, grades a small class: the
   solution, the blank lab and the wrong answers of `mistakes.graded_for_real`;
 - `proven`: every wrong answer proven on the shared prefix (`mlops_course.shared_prefix`). These
   runs start in the background when the first lab test runs and go on while the other tests use
-  the cores; the tests that need them run last (see `pytest_collection_modifyitems`).
+  the cores; the tests that need them run last (see `pytest_collection_modifyitems`);
+- `built_project`: the lab's folder after the shared prefix's whole run of the solution: the
+  project a learner's finished lab leaves (Lab 06's CI script runs there).
 """
 
 from __future__ import annotations
@@ -26,14 +28,14 @@ from mlops_course.course import GRADING_DIR, IGNORED_FILES
 from mlops_course.layout import release_notebook, source_notebook
 from mlops_course.questions import without_hidden_tests
 
-from ..conftest import ARTIFACTS, KERNEL, ROOT, copy_course
+from ..conftest import ARTIFACTS, KERNEL, PROOFS_DONE, ROOT, copy_course
 from . import mistakes
 
 EXECUTION_TIMEOUT = 300
-# The labs run under papermill as a learner's finished notebook: the first lab, to prove that route and the
-# self-check cell in a real kernel, and Lab 06, whose CI-script tests work in the project it builds. Every
-# other lab's solution runs in real grading and on the shared prefix, which prove the same things of it.
-PAPERMILL_LABS = [lab for lab in mistakes.LABS[:1] + ["lab06-pipelines"] if lab in mistakes.LABS]
+# The first lab runs under papermill as a learner's finished notebook, to prove that route and the self-check
+# cell in a real kernel. Every other lab's solution runs in real grading and on the shared prefix, which prove
+# the same things of it (Lab 06's CI-script tests work in the project the shared prefix's whole run built).
+PAPERMILL_LABS = mistakes.LABS[:1]
 GRADING_JOBS = 2
 PROOF_TIMEOUT = 2400
 
@@ -171,6 +173,7 @@ class ProofPool:
                 self.results[lab] = traceback.format_exc()
             self._record(lab, started)
             self.done[lab].set()
+        PROOFS_DONE.set()  # the blank labs' checks take the background next
 
     def _record(self, lab: str, started: float) -> None:
         """When each lab's proof ran and what it cost, for `make bench` (test-artifacts/shared-prefix.json)."""
@@ -186,6 +189,11 @@ class ProofPool:
         shared_prefix.stop_all()
         self.thread.join(timeout=30)
 
+    def folder(self, lab: str) -> Path:
+        """The lab's folder as the whole run of its solution left it (each fork's changes undone)."""
+        self.get(lab)
+        return self.base / lab / lab
+
     def get(self, lab: str) -> shared_prefix.Proof:
         assert lab in self.done, f"{lab} was not scheduled for a shared-prefix proof"
         self.done[lab].wait(PROOF_TIMEOUT + 60)
@@ -199,10 +207,11 @@ PROVEN_LABS: list[str] = []
 
 @pytest.hookimpl(trylast=True)  # after -k, -m and --lab have deselected what will not run
 def pytest_collection_modifyitems(session, config, items):
-    """Tests that read the shared-prefix proofs run last, so that the proofs compute while the rest runs."""
-    needing = [item for item in items if "proven" in getattr(item, "fixturenames", ())]
+    """Tests that read the shared-prefix proofs or a blank lab's check run last, so that those compute in the
+    background while the rest runs."""
+    needing = [item for item in items if {"proven", "blank_check"} & set(getattr(item, "fixturenames", ()))]
     labs = []
-    for item in needing:
+    for item in (item for item in needing if "proven" in item.fixturenames):
         params = getattr(getattr(item, "callspec", None), "params", {})
         lab = params.get("lab") or getattr(params.get("wrong"), "lab", None)
         if lab and lab not in labs:
@@ -227,3 +236,9 @@ def proof_pool(tmp_path_factory):
 def proven(proof_pool):
     """The shared-prefix proof of a lab's wrong answers (computed in the background)."""
     return proof_pool.get
+
+
+@pytest.fixture(scope="session")
+def built_project(proof_pool, proven):
+    """The folder the shared prefix's whole run of a lab's solution worked in, as it left it."""
+    return proof_pool.folder

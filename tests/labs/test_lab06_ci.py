@@ -1,4 +1,8 @@
-"""Does Lab 06's CI script do what a CI server would, on the project the lab built?"""
+"""Does Lab 06's CI script do what a CI server would, on the project the lab built?
+
+The project is the one the shared prefix's whole run of the solution built (`built_project`): the
+same cells, in the grader's environment, with every fork's changes undone.
+"""
 
 from __future__ import annotations
 
@@ -27,9 +31,10 @@ def run_ci_with(folder, path, text: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slow
-def test_ci_script_passes_on_the_labs_project(executed_lab):
+@pytest.mark.parametrize("lab", [LAB])
+def test_ci_script_passes_on_the_labs_project(lab, built_project):
     """Does `python artifacts/ci.py` lint, pass the unit tests, find nothing to reproduce, pass the ML tests and exit 0?"""
-    folder = executed_lab(LAB)
+    folder = built_project(lab)
     run = run_ci(folder)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "lint: ok" in run.stdout and "unit tests: ok" in run.stdout
@@ -41,9 +46,10 @@ def test_ci_script_passes_on_the_labs_project(executed_lab):
 
 
 @pytest.mark.slow
-def test_ci_script_stops_at_lint(executed_lab):
+@pytest.mark.parametrize("lab", [LAB])
+def test_ci_script_stops_at_lint(lab, built_project):
     """Does a lint error fail CI before the pipeline or the tests run?"""
-    folder = executed_lab(LAB)
+    folder = built_project(lab)
     tests = folder / "artifacts" / "test_ml.py"
     run = run_ci_with(folder, tests, tests.read_text() + "\n\ndef test_uses_a_typo(dataset):\n    assert len(datset) > 0\n")
     assert run.returncode != 0
@@ -53,9 +59,10 @@ def test_ci_script_stops_at_lint(executed_lab):
 
 
 @pytest.mark.slow
-def test_ci_script_stops_at_a_failing_unit_test(executed_lab):
+@pytest.mark.parametrize("lab", [LAB])
+def test_ci_script_stops_at_a_failing_unit_test(lab, built_project):
     """Do overlapping split windows in params.yaml fail the unit tests, before the pipeline runs?"""
-    folder = executed_lab(LAB)
+    folder = built_project(lab)
     params = folder / "artifacts" / "pipeline" / "params.yaml"
     broken = yaml.safe_load(params.read_text())
     broken["split"]["validation_months"] = [8, 9]

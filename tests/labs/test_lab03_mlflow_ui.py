@@ -1,24 +1,20 @@
 """Does `mlflow ui`, pointed at the store Lab 03 produced, show the lab's runs?
 
 The lab tells learners to run `mlflow ui --backend-store-uri sqlite:///artifacts/mlflow.db`.
-This test executes the solution in CI mode with papermill (the store it writes is the
-one a learner would have), starts `mlflow ui` on that store on a free loopback port,
-asks the REST API for the experiments and the lab's runs, and stops the server,
-checking that no process is left behind.
+This test takes the store the solution wrote in the shared prefix's whole run (`built_project`:
+the lab run top to bottom in CI mode, the store a learner would have), starts `mlflow ui` on it
+on a free loopback port, asks the REST API for the experiments and the lab's runs, and stops the
+server, checking that no process is left behind.
 """
 
 from __future__ import annotations
 
-import shutil
 import sys
 
 import httpx
 import pytest
 
-from mlops_course import notebooks
-
-from .conftest import KERNEL, ROOT
-from .servers import free_port, running, wait_for
+from ..servers import free_port, running, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
 
@@ -27,19 +23,15 @@ EXPERIMENT = "lab03-modeling"
 
 
 @pytest.fixture(scope="module")
-def lab_store(tmp_path_factory):
-    """The folder of an executed copy of Lab 03 (CI mode), with its artifacts/mlflow.db."""
-    import papermill as pm
-
-    work = tmp_path_factory.mktemp("mlflow-ui") / LAB
-    shutil.copytree(ROOT / "solutions" / LAB, work, ignore=shutil.ignore_patterns("artifacts"))
-    pm.execute_notebook(str(work / f"{LAB}.ipynb"), str(work.parent / "executed.ipynb"), parameters=notebooks.CI_PARAMETERS,
-                        kernel_name=KERNEL, cwd=str(work), execution_timeout=300, progress_bar=False)
+def lab_store(built_project):
+    """The folder of the solution of Lab 03 as its whole run left it, with its artifacts/mlflow.db."""
+    work = built_project(LAB)
     assert (work / "artifacts" / "mlflow.db").is_file(), "the lab did not write its tracking store to artifacts/mlflow.db"
     return work
 
 
-def test_mlflow_ui_lists_the_labs_experiment_and_runs(lab_store, tmp_path):
+@pytest.mark.parametrize("lab", [LAB])
+def test_mlflow_ui_lists_the_labs_experiment_and_runs(lab, lab_store, tmp_path):
     """Does `mlflow ui` on the lab's store list the lab's experiment and its champion run, and stop cleanly?"""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
