@@ -181,6 +181,13 @@ def test_upgrade_moves_every_pin_file_to_what_a_passing_canary_proved(tmp_path):
     assert comments == [line for line in (course / "pyproject.toml").read_text().splitlines() if line.strip().startswith("#")]
 
 
+def test_the_canary_environments_freeze_leaves_out_the_course_itself(monkeypatch):
+    """Is the course's own package, installed in the canary's environment from its folder, kept out of constraints.txt?"""
+    frozen = "mlops-course==0.1.0\nPyYAML==6.0.4\n-e git+https://example.invalid/x.git#egg=y\n"
+    monkeypatch.setattr(canary.subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 0, stdout=frozen))
+    assert canary.freeze(Path(sys.executable)) == ["PyYAML==6.0.4"]
+
+
 @pytest.mark.parametrize("report, message", [
     (_report(passed=False), "the last canary failed"),
     (_report(passed=True, steps=("labs",)), "proved only labs"),

@@ -34,6 +34,7 @@ HOLDS_FILE = "holds.toml"
 PIN_FILES = ("pyproject.toml", "constraints.txt", "environment.yml", "binder/environment.yml")
 STEPS = ("labs", "grading", "book")
 MARKER = ".mlops-course-canary"
+PROJECT = "mlops-course"  # the name in pyproject.toml
 LAB_TIMEOUT = 300
 STEP_TIMEOUT = 3600
 
@@ -232,7 +233,9 @@ def installed_versions(python: Path) -> dict[str, str]:
 def freeze(python: Path) -> list[str]:
     out = subprocess.run([str(python), "-m", "pip", "freeze", "--exclude-editable"], capture_output=True, text=True,
                          check=True, env=environment(python))
-    return [line for line in out.stdout.splitlines() if "==" in line]  # pip's order, as `make constraints` writes
+    own = normalize(PROJECT)  # installed from its folder, not the registry: constraints pin what the course installs
+    return [line for line in out.stdout.splitlines()  # pip's order, as `make constraints` writes
+            if "==" in line and normalize(line.split("==")[0]) != own]
 
 
 def latest_versions(python: Path, packages: list[str], pip_options: Sequence[str] = ()) -> dict[str, str]:

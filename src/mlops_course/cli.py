@@ -311,7 +311,7 @@ def cmd_upgrade(args: argparse.Namespace) -> None:
     for package, (old, new) in moved.items():
         print(f"{package}: {old} -> {new}")
     print(f"{len(moved)} direct pin(s) moved; constraints.txt rewritten from the canary environment. "
-          "Run `make test`, then commit the three files.")
+          "Run `make test`, then commit the four files.")
 
 
 def cmd_mutants(args: argparse.Namespace) -> None:
