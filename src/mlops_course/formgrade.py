@@ -3,7 +3,8 @@
 nbgrader's formgrader is no longer a command of its own (`nbgrader formgrade` only
 says so); it is a Jupyter server extension that reads `nbgrader_config.py` in the
 folder the server starts in. So it is started there, on the loopback interface,
-with $MLOPS_COURSE_DB_URL set to the gradebook the other commands were given.
+with $MLOPS_COURSE_DB_URL set to the gradebook the other commands were given, and each answer
+in words shown with its rubric (`rubrics`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 import sys
 from pathlib import Path
 
+from . import rubrics
 from .course import DB_URL_ENV, load_config
 from .gradebook import require_gradebook
 
@@ -22,7 +24,7 @@ def formgrade_command(root: Path, port: int, extra: list[str] | None = None) -> 
     return [str(jupyter if jupyter.exists() else "jupyter"), "lab", "--no-browser", "--ServerApp.ip=127.0.0.1",
             f"--ServerApp.port={port}", f"--ServerApp.root_dir={Path(root).resolve()}",
             *(["--allow-root"] if os.geteuid() == 0 else []),  # a container or class server's root; loopback only
-            *(extra or [])]
+            *rubrics.server_options(root), *(extra or [])]
 
 
 # A learner's JupyterLab hides nbgrader's instructor tools (`make setup` disables them); this
