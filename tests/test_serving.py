@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -138,6 +139,7 @@ def registered_model(tmp_path_factory):
 
     work = tmp_path_factory.mktemp("serving-store")
     old_uri = mlflow.get_tracking_uri()
+    old_env = {name: os.environ.get(name) for name in (tracking.TRACKING_URI_ENV, tracking.REGISTRY_URI_ENV)}
     tracking.use_experiment("test-serving", workdir=work)
     frame = datasets.build_dataset(months=[1, 2, 3], fraction=0.02, seed=1)[0]
     splits = datasets.split_by_months(frame, train=[1, 2], validation=[3])
@@ -147,6 +149,13 @@ def registered_model(tmp_path_factory):
     yield {"uri": mlflow.get_tracking_uri(), "work": work, "version": version,
            "record": models.input_example(splits["validation"], rows=1).iloc[0].to_dict()}
     mlflow.set_tracking_uri(old_uri)
+    # set_tracking_uri also writes the URI into the environment, for subprocesses: leave it as it was, so that
+    # no later test's subprocess (Lab 06's CI script) tracks into this module's store.
+    for name, value in old_env.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.mark.slow
