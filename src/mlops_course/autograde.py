@@ -38,7 +38,7 @@ from . import notebooks
 from .course import GRADING_DIR, load_config, open_api, require_success
 from .errors import GradingError
 from .gradebook import error_line, require_gradebook, shown_url
-from .layout import SOURCE_DIR, resolve_labs
+from .layout import assignment_notebooks, resolve_labs, source_dir
 from .sandbox import UIDS_PER_BATCH, Limits, Sandbox, reserved_uids, warm_matplotlib_cache
 
 WORK_DIR = f"{GRADING_DIR}/work"
@@ -343,7 +343,7 @@ def record_zero(db_url: str, job: Job) -> None:
 
 
 def missing_test_cells(graded_notebook: Path, expected_cells: set[str]) -> list[str]:
-    """Graded cells of the lab the graded notebook no longer has (a notebook with no cells is reported as such)."""
+    """Graded cells of the notebook (`expected_cells`) its graded copy no longer has (a notebook with no cells is reported as such)."""
     nb = notebooks.read(graded_notebook) if graded_notebook.exists() else None
     if nb is None or not nb.cells:
         return []
@@ -366,7 +366,7 @@ def grade_submission(root: Path, job: Job, limits: Limits, uid: int | None, miss
     result.reasons += copy_submission(job.submitted, work)
     with Gradebook(f"sqlite:///{job.template_db}") as gb:
         cells = {c.name for nb in gb.find_assignment(job.lab).notebooks for c in nb.source_cells}
-        graded_cells = {c.name for nb in gb.find_assignment(job.lab).notebooks for c in nb.grade_cells}
+        graded_cells = {nb.name: {c.name for c in nb.grade_cells} for nb in gb.find_assignment(job.lab).notebooks}
     result.reasons += check_notebooks(work, job.expected, cells)
     # Unix socket paths are limited to about 100 characters: the kernel's sockets live in a short
     # folder under /tmp, linked from the scratch folder (where the batch looks for the kernel's pgid).
@@ -376,7 +376,7 @@ def grade_submission(root: Path, job: Job, limits: Limits, uid: int | None, miss
     shutil.copyfile(job.template_db, job.scratch / "gradebook.db")
     overrides = {
         "CourseDirectory.root": str(job.scratch),
-        "CourseDirectory.source_directory": str(Path(root).resolve() / SOURCE_DIR),
+        "CourseDirectory.source_directory": str(source_dir(Path(root).resolve())),
         "CourseDirectory.submitted_directory": "submitted",
         "CourseDirectory.autograded_directory": "autograded",
         "Autograde.sanitize_preprocessors": [ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCellsQuietly,
@@ -387,6 +387,7 @@ def grade_submission(root: Path, job: Job, limits: Limits, uid: int | None, miss
         "GuardedExecute.notebook_timeout": limits.notebook_timeout,
         "GuardedExecute.max_output_bytes": limits.max_output_bytes,
         "GuardedExecute.incident_log": str(job.scratch / "incidents.json"),
+        "GuardedExecute.score_stderr": scores_stderr(root),
         "SandboxedKernelManager.runtime_dir": str(runtime),
         "SandboxedKernelManager.run_as_uid": -1 if uid is None else uid,
         "SandboxedKernelManager.memory_bytes": limits.memory_bytes,
@@ -408,7 +409,8 @@ def grade_submission(root: Path, job: Job, limits: Limits, uid: int | None, miss
     incidents = json.loads((job.scratch / "incidents.json").read_text()) if (job.scratch / "incidents.json").exists() else []
     result.reasons += summarize_incidents(incidents)
     for name in job.expected:
-        gone = missing_test_cells(job.scratch / "autograded" / job.student / job.lab / f"{name}.ipynb", graded_cells)
+        gone = missing_test_cells(job.scratch / "autograded" / job.student / job.lab / f"{name}.ipynb",
+                                  graded_cells.get(name, set()))
         if gone:
             result.reasons.append(f"graded cells deleted or renamed in {name}.ipynb: {', '.join(gone)} (they score zero)")
     if not outcome.get("success"):
@@ -422,6 +424,17 @@ def grade_submission(root: Path, job: Job, limits: Limits, uid: int | None, miss
         result.status = "problems"
     result.seconds = time.monotonic() - start
     return asdict(result)
+
+
+def scores_stderr(root: Path) -> bool:
+    """Does the course keep nbgrader's rule that stderr costs a test cell its points?
+
+    This course does not (`course.cell_passes`); another nbgrader course does unless its config
+    runs `StderrIsNotAnError` as we do, so its scores stay those of `nbgrader autograde`.
+    """
+    settings = load_config(root).Autograde
+    steps = settings.autograde_preprocessors if "autograde_preprocessors" in settings else []
+    return not any("StderrIsNotAnError" in str(step) for step in steps)
 
 
 def summarize_incidents(incidents: list[dict]) -> list[str]:
@@ -517,7 +530,7 @@ def _plan(root: Path, lab: str | None, students: list[str] | None, db_url: str |
             continue
         ensure_assignment(root, name, db_url)
         template = make_template(root, name, db_url, batch / f"{name}.db")
-        expected = tuple(sorted(p.stem for p in (root / SOURCE_DIR / name).glob("*.ipynb")))
+        expected = tuple(p.stem for p in assignment_notebooks(root, name))
         fonts = fonts or warm_matplotlib_cache(batch / "matplotlib")
         for student in who:
             scratch = batch / name / student

@@ -342,6 +342,8 @@ def build_parser() -> argparse.ArgumentParser:
     def add(name: str, func: Callable, help: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help, description=help)
         p.set_defaults(func=func)
+        # Also after the command (`mlops-course autograde --root DIR`), as instructors write it.
+        p.add_argument("--root", default=argparse.SUPPRESS, help="the course folder (default: found from the current folder)")
         return p
 
     add("labs", cmd_labs, "List the labs (and quizzes) of the course.")

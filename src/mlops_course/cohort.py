@@ -63,9 +63,9 @@ def read_gradebook(root: Path, db_url: str | None = None, roster: list[str] | No
 def lab_order(root: Path, lab: str) -> list[str]:
     """The lab's graded cells in the order students meet them (its notebooks in name order)."""
     from . import notebooks
-    from .layout import SOURCE_DIR
+    from .layout import assignment_notebooks
 
-    return [c.grade_id for path in sorted((Path(root) / SOURCE_DIR / lab).glob("*.ipynb"))
+    return [c.grade_id for path in assignment_notebooks(Path(root), lab)
             for c in notebooks.graded_cells(notebooks.read(path))]
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from traitlets.config import Config
 
 from .gradebook import create_sqlite_gradebook
-from .layout import RELEASE_DIR, SOURCE_DIR
+from .layout import CONFIG_FILE, RELEASE_DIR, SOURCE_DIR, read_config_file
 
 COURSE_ID = "mlops-course"
 DB_URL_ENV = "MLOPS_COURSE_DB_URL"
@@ -32,6 +32,11 @@ CELL_TIMEOUT_SECONDS = 120
 # Labs write run outputs (MLflow stores, snapshots) into artifacts/ inside their folder:
 # they are neither released to students nor collected from them.
 IGNORED_FILES = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "artifacts", "mlflow.db"]
+
+
+# The `CourseDirectory` settings our tools read; `load_config` gives each a value.
+COURSE_DIRECTORY_SETTINGS = ("course_id", "source_directory", "release_directory", "submitted_directory",
+                             "autograded_directory", "feedback_directory", "solution_directory", "db_url")
 
 
 def cell_passes(outputs: list) -> bool:
@@ -98,21 +103,36 @@ def load_config(root: Path, db_url: str | None = None, **overrides: Any) -> Conf
     """The course's nbgrader config, read from `root/nbgrader_config.py` as nbgrader reads it.
 
     `db_url` replaces the gradebook's URL; `overrides` are dotted traitlets
-    names, e.g. ``{"Execute.timeout": 30}``.
+    names, e.g. ``{"Execute.timeout": 30}``. Every folder of `CourseDirectory`
+    has a value, nbgrader's default where the file names none, so another
+    nbgrader course's config can be read like this course's.
     """
-    from traitlets.config.loader import PyFileConfigLoader
-
     root = Path(root).resolve()
-    if (root / "nbgrader_config.py").is_file():
-        c = PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config()
-    else:
-        c = configure(Config(), root)
+    c = read_config_file(root) if (root / CONFIG_FILE).is_file() else configure(Config(), root)
     if db_url:
         c.CourseDirectory.db_url = db_url
     for dotted, value in overrides.items():
         section, _, name = dotted.rpartition(".")
         setattr(getattr(c, section), name, value)
+    _fill_course_directory(c, root)
     return c
+
+
+def _fill_course_directory(c: Config, root: Path) -> None:
+    """Give every folder setting nbgrader's own default (relative to `root`) where the config is silent.
+
+    A config file sets only what it changes; reading an unset name would give traitlets'
+    placeholder (`LazyConfigValue`) instead of nbgrader's `submitted`, `gradebook.db`, ...
+    """
+    from nbgrader.coursedir import CourseDirectory
+
+    settings = c.CourseDirectory
+    if "root" not in settings:
+        settings.root = str(root)
+    defaults = CourseDirectory(config=c)
+    for name in COURSE_DIRECTORY_SETTINGS:
+        if name not in settings:
+            setattr(settings, name, getattr(defaults, name))
 
 
 def put_environment_on_path() -> None:
@@ -136,8 +156,8 @@ def open_api(root: Path, db_url: str | None = None, **overrides: Any):
         database.parent.mkdir(parents=True, exist_ok=True)
         if not database.exists():
             create_sqlite_gradebook(database)  # seconds faster than nbgrader's own first open
-    exchange = Path(config.Exchange.root)
-    if exchange.is_relative_to(Path(root).resolve()):
+    exchange = Path(config.Exchange.root) if "root" in config.Exchange else None  # another course may name none
+    if exchange and exchange.is_relative_to(Path(root).resolve()):
         exchange.mkdir(parents=True, exist_ok=True)  # the course-local exchange (see configure)
     coursedir = CourseDirectory(config=config)
     return NbGraderAPI(coursedir, config=config)

@@ -87,6 +87,9 @@ class GuardedExecute(Execute):
     # "\n", in several outputs. Merged, each cell shows its stdout, and its stderr, as one block
     # (stderr costs no points either way: `stderr_not_scored`).
     coalesce_streams = Bool(True, help="merge each cell's stdout, and its stderr, into one output each").tag(config=True)
+    # Another nbgrader course graded with our sandbox keeps nbgrader's own rule, so that its
+    # scores are the ones `nbgrader autograde` gives: a test cell that writes to stderr scores zero.
+    score_stderr = Bool(False, help="score a cell that writes to stderr zero, as plain nbgrader does").tag(config=True)
 
     def __init__(self, **kwargs):
         kwargs.setdefault("kernel_manager_class", SandboxedKernelManager)
@@ -153,7 +156,8 @@ class GuardedExecute(Execute):
             await ensure_async(self.km.shutdown_kernel(now=True))
             return self._give_up(cell, cell_index, "kernel-broken", message)
         await self._after_cell(cell, cell_index)
-        stderr_not_scored(cell)
+        if not self.score_stderr:
+            stderr_not_scored(cell)
         return cell
 
     # nbconvert's preprocess() calls the synchronous wrapper, which nbclient binds to its own method.

@@ -3,6 +3,11 @@
 The course folder is the repository itself: `solutions/<lab>/` is nbgrader's
 source directory and `labs/<lab>/` its release directory. Every lab lives in a
 folder named like its notebook (`solutions/lab01-scoping/lab01-scoping.ipynb`).
+
+The grading commands also work on an instructor's own nbgrader course: its
+folders are read from its `nbgrader_config.py` (nbgrader's defaults, `source/`
+and `submitted/`, where the config names none), and an assignment there may
+hold several notebooks of any name (`source/ps1/problem1.ipynb`).
 """
 
 from __future__ import annotations
@@ -10,16 +15,36 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from traitlets.config import Config
+
 from .errors import CourseRootNotFoundError, UnknownLabError
 
 ROOT_ENV = "MLOPS_COURSE_ROOT"
+CONFIG_FILE = "nbgrader_config.py"
 SOURCE_DIR = "solutions"
 RELEASE_DIR = "labs"
+NBGRADER_SOURCE_DIR = "source"  # nbgrader's default, for a course whose config names none
+
+
+def read_config_file(root: Path) -> Config:
+    """The course's `nbgrader_config.py` as nbgrader reads it (an empty config when there is none)."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    if not (Path(root) / CONFIG_FILE).is_file():
+        return Config()
+    return PyFileConfigLoader(CONFIG_FILE, path=str(root)).load_config()
+
+
+def source_dir(root: Path) -> Path:
+    """nbgrader's source directory of the course: solutions/ here, whatever its config names elsewhere."""
+    settings = read_config_file(root).CourseDirectory
+    name = settings.source_directory if "source_directory" in settings else NBGRADER_SOURCE_DIR
+    return Path(root) / name
 
 
 def is_course_root(path: Path) -> bool:
-    """A course root has nbgrader's config and the solutions folder side by side."""
-    return (path / "nbgrader_config.py").is_file() and (path / SOURCE_DIR).is_dir()
+    """A course root has nbgrader's config and its source folder (solutions/ here) side by side."""
+    return (path / CONFIG_FILE).is_file() and source_dir(path).is_dir()
 
 
 def find_root(start: Path | None = None) -> Path:
@@ -28,7 +53,7 @@ def find_root(start: Path | None = None) -> Path:
         root = Path(os.environ[ROOT_ENV]).resolve()
         if not is_course_root(root):
             raise CourseRootNotFoundError(
-                f"${ROOT_ENV} is {root}, which holds no nbgrader_config.py and {SOURCE_DIR}/ folder"
+                f"${ROOT_ENV} is {root}, which holds no {CONFIG_FILE} and {SOURCE_DIR}/ folder"
             )
         return root
     here = (start or Path.cwd()).resolve()
@@ -51,9 +76,26 @@ def lab_names(root: Path, directory: str = SOURCE_DIR) -> list[str]:
     )
 
 
+def assignment_names(root: Path) -> list[str]:
+    """The assignments nbgrader can grade: folders of the source directory holding a notebook.
+
+    In this course each is a lab or quiz named like its notebook; in another nbgrader course an
+    assignment may hold several notebooks of other names.
+    """
+    base = source_dir(root)
+    if not base.is_dir():
+        return []
+    return sorted(p.name for p in base.iterdir() if p.is_dir() and any(p.glob("*.ipynb")))
+
+
+def assignment_notebooks(root: Path, name: str) -> list[Path]:
+    """The notebooks of one assignment in the source directory, in name order."""
+    return sorted((source_dir(root) / name).glob("*.ipynb"))
+
+
 def resolve_labs(root: Path, name: str | None = None) -> list[str]:
-    """The lab called `name`, or every lab when `name` is empty; unknown names list the real ones."""
-    known = lab_names(root)
+    """The assignment called `name`, or every one when `name` is empty; unknown names list the real ones."""
+    known = assignment_names(root)
     if not name:
         return known
     if name not in known:

@@ -15,7 +15,7 @@ from pathlib import Path
 from . import notebooks
 from .course import open_api, require_success
 from .errors import NotebookMetadataError, ReleaseError
-from .layout import SOURCE_DIR, resolve_labs
+from .layout import assignment_notebooks, resolve_labs
 from .quiz import is_quiz
 
 SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
@@ -85,7 +85,7 @@ def release(root: Path, lab: str | None = None, release_dir: Path | None = None)
     """
     names = resolve_labs(root, lab)
     for name in names:
-        for path in sorted((root / SOURCE_DIR / name).glob("*.ipynb")):
+        for path in assignment_notebooks(root, name):
             check_metadata(path)
     overrides = {}
     if release_dir is not None:
