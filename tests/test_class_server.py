@@ -31,7 +31,7 @@ import yaml
 
 from nbgrader.api import Gradebook
 
-from mlops_course import classserver, notebooks, postgres
+from mlops_course import classserver, notebooks, on_submit, postgres
 from mlops_course.course import COURSE_ID
 from mlops_course.feedback import HIDDEN_BLOCK, HIDDEN_NOTE
 from mlops_course.hub_client import HubClient
@@ -468,6 +468,68 @@ def _poll_hub(hub_url: str, stop: threading.Event, answers: list) -> None:
             status = type(exc).__name__
         answers.append((time.monotonic() - began, status))
         stop.wait(0.5)
+
+
+REFUSED = "Handed in, but not graded now"
+
+
+def _instructor_scores(server) -> dict:
+    """Every submission of the lab in the instructor's gradebook (PostgreSQL): score, and what waits for a person."""
+    with Gradebook(server.gradebook_url, COURSE_ID) as gb:
+        return {(s.student.id, str(s.timestamp)): (s.score, s.needs_manual_grade) for s in gb.assignment_submissions(LAB)}
+
+
+def _feedback_folders(server, student: str) -> list[Path]:
+    """The student's fetched feedback, one folder per hand-in (named by its timestamp), oldest first."""
+    return sorted((server.state / "home" / student / LAB / "feedback").glob("*/"))
+
+
+def _hand_in_and_wait(client, server, student: str, count: int, timeout: float = 180) -> list[Path]:
+    """Submit `count` times, then fetch feedback until every hand-in has its page; returns their folders."""
+    known = len(_feedback_folders(server, student))
+    for _ in range(count):
+        assert client.assignment(student, "submit", LAB)["success"]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        client.assignment(student, "fetch_feedback", LAB)
+        folders = _feedback_folders(server, student)
+        if len(folders) >= known + count:
+            return folders[known:]
+        time.sleep(1)
+    log = (server.state / "logs" / "on-submit.log").read_text()[-3000:]
+    pytest.fail(f"{student} got feedback for {len(_feedback_folders(server, student)) - known} of {count} hand-in(s) "
+                f"in {timeout:.0f} s; the watcher's log:\n{log}")
+
+
+def test_a_hand_in_is_graded_on_submit_and_the_fourth_in_an_hour_is_not(class_run, class_server, artifacts):
+    """With grading on submit on: is a hand-in graded with its hidden tests hidden, the fourth in an hour refused
+    with the time the next is graded, the hand-ins all kept for the instructor, and the instructor's grades unchanged?"""
+    server, client = class_server
+    student = "mc-student02"  # handed in the blank lab in the class flow
+    before = _instructor_scores(server)
+    on_submit.switch(server.state, LAB, 3)
+    try:
+        client.upload(student, f"{LAB}/{LAB}.ipynb", _answered("solution"))
+        began = time.monotonic()
+        [first] = _hand_in_and_wait(client, server, student, 1)
+        seconds = time.monotonic() - began
+        (artifacts / "grading-on-submit.json").write_text(json.dumps({"feedback_seconds": seconds}) + "\n")
+        print(f"grading on submit: feedback fetched {seconds:.1f} s after handing in")
+        page = html.unescape(re.sub(r"<[^>]+>", "", (first / f"{LAB}.html").read_text()))
+        score = re.search(r"Score: ([\d.]+) / ([\d.]+)", page)
+        assert score and float(score[1]) == _expected("solution"), f"the solution's feedback gives {score and score[0]}"
+        assert HIDDEN_NOTE in page and REFUSED not in page
+        later = _hand_in_and_wait(client, server, student, 3)
+        graded = [html.unescape((f / f"{LAB}.html").read_text()) for f in later]
+        assert all("Score:" in text for text in graded[:2]), "the second and third hand-in should be graded"
+        refused = re.sub(r"<[^>]+>", " ", graded[2])
+        assert REFUSED in refused and re.search(r"from \d\d:\d\d UTC", refused), refused
+        assert "Score:" not in refused
+    finally:
+        on_submit.switch(server.state, LAB, None)
+    inbound = [p.name for p in (server.state / "exchange" / COURSE_ID / "inbound").iterdir() if p.name.startswith(f"{student}+{LAB}+")]
+    assert len(inbound) == 5, f"every hand-in stays for the instructor's collect: {inbound}"
+    assert _instructor_scores(server) == before, "grading on submit changed the instructor's gradebook"
 
 
 def test_one_students_bombs_leave_anothers_lab_and_the_hub_working(class_run, class_server, artifacts):

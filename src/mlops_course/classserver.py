@@ -43,7 +43,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from . import limits, postgres
+from . import limits, on_submit, postgres
 from .course import COURSE_ID, EXCHANGE_ENV, GRADING_DIR, default_db_url
 from .errors import ClassServerError  # noqa: F401 (re-exported for callers)
 from .kernel import OFFLINE_ENV
@@ -327,10 +327,10 @@ def _secret(state: Path, name: str) -> str:
     return path.read_text().strip()
 
 
-def _spawn(command: list[str], log: Path, env: dict[str, str], cwd: Path) -> subprocess.Popen:
+def _spawn(command: list[str], log: Path, env: dict[str, str], cwd: Path, user: str | None = None) -> subprocess.Popen:
     with open(log, "ab") as out:
         return subprocess.Popen(command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True, env=env)
+                                start_new_session=True, env=env, user=user, group=user, extra_groups=[] if user else None)
 
 
 def _stop_group(pid: int | None, grace: float = 20) -> None:
@@ -445,6 +445,7 @@ def start(root: Path, students: list[str], state: Path | None = None, *, pg_port
         hub = _spawn([str(Path(sys.executable).parent / "jupyterhub"), "-f", str(root / "classroom" / "jupyterhub_config.py")],
                      state / "logs" / "jupyterhub.log", hub_env, state / "hub")
         settings["hub_pid"] = hub.pid
+        settings["on_submit_pid"] = _start_grading_on_submit(state, python, exchange, {**env, **settings["environment"]}).pid
         _save(server)
         # MLflow and the Hub start side by side; both must answer before the class can begin.
         wait_for(server.mlflow_url + "/health", START_TIMEOUT, proc=mlflow)
@@ -457,6 +458,18 @@ def start(root: Path, students: list[str], state: Path | None = None, *, pg_port
         stop(state)
         raise
     return server
+
+
+def _start_grading_on_submit(state: Path, python: Path, exchange: Path, env: dict[str, str]) -> subprocess.Popen:
+    """The watcher that grades hand-ins of the labs switched on (on_submit.py), as the instructor grades: as them."""
+    home = Path(pwd.getpwnam(INSTRUCTOR).pw_dir)
+    command = [str(python), "-m", "mlops_course.on_submit", str(state), str(home / on_submit.WORK_DIR),
+               str(home / "course" / SOURCE_DIR), str(exchange)]
+    # What the instructor's own server has (the course's Jupyter paths: nbconvert's templates for the
+    # feedback pages), without a tracking server: graded notebooks never reach MLflow.
+    watcher_env = {**{k: v for k, v in env.items() if k != "MLFLOW_TRACKING_URI"},
+                   "HOME": str(home), "USER": INSTRUCTOR, EXCHANGE_ENV: str(exchange)}
+    return _spawn(command, state / "logs" / "on-submit.log", watcher_env, home, user=INSTRUCTOR)
 
 
 # --- MLflow's accounts -------------------------------------------------------------------------
@@ -600,9 +613,10 @@ def stop(state: Path) -> list[str]:
     if server is None:
         return []
     # The Hub (which stops every student's server first) and MLflow end side by side: neither needs the other.
-    services = {"JupyterHub": server.settings.get("hub_pid"), "MLflow": server.settings.get("mlflow_pid")}
+    services = {"JupyterHub": server.settings.get("hub_pid"), "MLflow": server.settings.get("mlflow_pid"),
+                "grading on submit": server.settings.get("on_submit_pid")}
     running = {name: pid for name, pid in services.items() if _alive(pid)}
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    with ThreadPoolExecutor(max_workers=3) as pool:
         list(pool.map(_stop_group, running.values()))
     stopped = list(running)
     for pid_file in ("proxy.pid",):
@@ -624,6 +638,7 @@ def stop(state: Path) -> list[str]:
         stopped.append("PostgreSQL")
     server.settings.pop("hub_pid", None)
     server.settings.pop("mlflow_pid", None)
+    server.settings.pop("on_submit_pid", None)
     _save(server)
     return stopped
 
@@ -649,10 +664,18 @@ def status(state: Path) -> list[str]:
              (f"MLflow: {'running at ' + server.mlflow_url if _alive(s.get('mlflow_pid')) else 'stopped'} "
               f"(accounts: everyone reads, each changes only their own; {INSTRUCTOR} is the admin)"),
              f"PostgreSQL: {'running on port ' + str(s.get('pg_port')) if (server.state / 'postgres' / 'postmaster.pid').exists() else 'stopped'}",
-             f"accounts: {INSTRUCTOR} and {len(s['students'])} student(s): {', '.join(s['students'])}"]
+             f"accounts: {INSTRUCTOR} and {len(s['students'])} student(s): {', '.join(s['students'])}",
+             _grading_on_submit_status(server)]
     if "student_limits" in s:
         lines += limits.describe(limits.StudentLimits(**s["student_limits"]), s.get("limits_mode"))
     return lines
+
+
+def _grading_on_submit_status(server: ClassServer) -> str:
+    labs = on_submit.labs_switched_on(server.state)
+    switched = ", ".join(f"{lab} ({s.per_hour} an hour per student)" for lab, s in labs.items()) or "no lab switched on"
+    running = "running" if _alive(server.settings.get("on_submit_pid")) else "stopped"
+    return f"grading on submit: {running}; {switched} (log: {server.state / 'logs' / 'on-submit.log'})"
 
 
 def answer_paths(root: Path) -> list[Path]:

@@ -287,8 +287,27 @@ def cmd_class_server(args: argparse.Namespace) -> None:
     elif args.action == "teardown":
         classserver.teardown(state)
         print(f"removed the class's accounts, their home folders and {state}")
+    elif args.action == "grade-on-submit":
+        _switch_grading_on_submit(root, state, args)
     else:
         print("\n".join(classserver.status(state)))
+
+
+def _switch_grading_on_submit(root: Path, state: Path, args: argparse.Namespace) -> None:
+    from . import classserver, on_submit
+    from .layout import resolve_labs
+
+    if not args.lab:
+        fail("which lab? mlops-course class-server grade-on-submit --lab LAB [--per-hour N | --off]")
+    (lab,) = resolve_labs(root, args.lab)
+    if classserver.load(state) is None:
+        fail(f"no class server in {state}: start one first (mlops-course class-server start --students N)")
+    labs = on_submit.switch(state, lab, None if args.off else args.per_hour)
+    if args.off:
+        print(f"grading on submit is off for {lab}; hand-ins are still collected as before")
+    else:
+        print(f"grading on submit is on for {lab}: at most {labs[lab].per_hour} grading(s) per student an hour; "
+              f"your own collect and autograde give the grade that counts")
 
 
 def cmd_canary(args: argparse.Namespace) -> None:
@@ -455,8 +474,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("class-server", cmd_class_server, "A class server on this machine (as root): JupyterHub with a system "
             "account per student, nbgrader's exchange, a PostgreSQL gradebook and an MLflow tracking server.")
-    p.add_argument("action", choices=["start", "stop", "status", "teardown"],
-                   help="start; stop (keeps every file); status; teardown (also removes the accounts and the state)")
+    p.add_argument("action", choices=["start", "stop", "status", "teardown", "grade-on-submit"],
+                   help="start; stop (keeps every file); status; teardown (also removes the accounts and the state); "
+                   "grade-on-submit (--lab LAB: students get feedback within a minute of handing in)")
+    p.add_argument("--lab", help="grade-on-submit: the lab to switch on (or off with --off)")
+    p.add_argument("--per-hour", type=int, default=3, help="grade-on-submit: gradings per student and hour (default: 3)")
+    p.add_argument("--off", action="store_true", help="grade-on-submit: switch it off for --lab")
     p.add_argument("--state", help="the class's state folder (default: $MLOPS_COURSE_CLASS_STATE or classroom/state)")
     p.add_argument("--students", type=int, help="create this many students: student01, student02, ...")
     p.add_argument("--student", action="append", help="a student's name (repeat; accounts are mc-<name>)")
