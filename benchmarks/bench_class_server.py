@@ -7,11 +7,14 @@ Starts a private class server (classserver.start, test logins), then for each wa
 every student, in a thread of their own and all at the same time: logs in through
 the Hub's login form, starts their server through the REST API, fetches Lab 01,
 answers it with the solution and runs it with papermill in CI mode inside their
-own server. Meanwhile a probe times the Hub's REST API (GET /hub/api/users/<name>)
+own server, then hands it in and fetches its feedback (Lab 01 is graded on submit,
+three an hour, as `mlops-course class-server grade-on-submit` switches it on; the
+MLflow accounts, per-student limits and closed solutions of `start` hold too).
+Meanwhile a probe times the Hub's REST API (GET /hub/api/users/<name>)
 every 0.25 s and a sampler adds up the resident memory of each account's processes.
 
 Reports: server start time p50/p95, Hub API latency p50/p99, Lab 01's wall time
-under load (p50/max), memory per student server (idle, and at its peak with the
+under load (p50/max), the time from handing in to fetched feedback (p50/max), memory per student server (idle, and at its peak with the
 lab's kernel), and every failure by kind, which says what gives first as the
 count rises. Bounded: each wave has a deadline, the whole run a time limit, and
 the class server, its accounts and its state are removed at the end whatever happens.
@@ -41,7 +44,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from mlops_course import classserver, notebooks  # noqa: E402
+from mlops_course import classserver, notebooks, on_submit  # noqa: E402
 from mlops_course.hub_client import HubClient  # noqa: E402
 from mlops_course.layout import release_notebook, source_notebook  # noqa: E402
 
@@ -134,7 +137,22 @@ class Sampler(threading.Thread):
             self.halt.wait(0.25)
 
 
-def student(client: HubClient, hub_url: str, name: str, password: str, notebook: dict, deadline: float) -> dict:
+def feedback_seconds(client: HubClient, state: Path, name: str, deadline: float) -> float:
+    """Hand the lab in, then fetch feedback until this hand-in's page is there; returns the seconds between."""
+    folder = state / "home" / name / LAB / "feedback"
+    known = len(list(folder.glob("*/")))
+    started = time.monotonic()
+    client.assignment(name, "submit", LAB)
+    while time.monotonic() < deadline:
+        client.assignment(name, "fetch_feedback", LAB)
+        if len(list(folder.glob("*/"))) > known:
+            return time.monotonic() - started
+        time.sleep(2)
+    raise TimeoutError("no feedback before the wave's deadline")
+
+
+def student(client: HubClient, hub_url: str, name: str, password: str, notebook: dict, deadline: float,
+            state: Path) -> dict:
     out: dict = {"name": name}
     try:
         out["login"] = login(hub_url, name, password)
@@ -150,6 +168,7 @@ def student(client: HubClient, hub_url: str, name: str, password: str, notebook:
             raise RuntimeError(f"lab failed (papermill exit status {code}): {done.stdout.splitlines()[-1]}")
         out["lab"] = float(papermill_seconds)
         out["lab_with_kernel"] = time.monotonic() - started
+        out["feedback"] = feedback_seconds(client, state, name, deadline)
     except Exception as exc:  # noqa: BLE001 (every failure is recorded, by kind)
         out["error"] = f"{type(exc).__name__}: {str(exc)[:200]}"
     return out
@@ -175,7 +194,8 @@ def run_wave(server, client: HubClient, password: str, accounts: list[str], dead
     started = time.monotonic()
     deadline = started + deadline_seconds
     with ThreadPoolExecutor(max_workers=len(accounts)) as pool:
-        results = list(pool.map(lambda a: student(client, server.hub_url, a, password, notebook, deadline), accounts))
+        results = list(pool.map(lambda a: student(client, server.hub_url, a, password, notebook, deadline, server.state),
+                                accounts))
     wall = time.monotonic() - started
     idle = sampler.rss_by_account()  # servers still up, kernels shut down
     sampler.halt.set()
@@ -188,6 +208,7 @@ def run_wave(server, client: HubClient, password: str, accounts: list[str], dead
         "start": [r["start"] for r in results if "start" in r],
         "login": [r["login"] for r in results if "login" in r],
         "lab": [r["lab"] for r in ok], "lab_with_kernel": [r["lab_with_kernel"] for r in ok],
+        "feedback": [r["feedback"] for r in ok],
         "api": sampler.latencies, "api_errors": sampler.api_errors,
         "idle_rss": [idle[a] for a in accounts if idle.get(a)],
         "peak_rss": [sampler.peak_rss[a] for a in accounts if sampler.peak_rss.get(a)],
@@ -206,6 +227,8 @@ def report(wave: dict) -> list[str]:
         f"  ({len(wave['api'])} requests, {wave['api_errors']} failed)",
         f"  Lab 01 (CI) under load    p50 {pct(wave['lab'], 50):6.1f} s   max {max(wave['lab'], default=float('nan')):6.1f} s"
         f"  (papermill; with kernel start p50 {pct(wave['lab_with_kernel'], 50):.1f} s)",
+        f"  graded on submit          p50 {pct(wave['feedback'], 50):6.1f} s   max {max(wave['feedback'], default=float('nan')):6.1f} s"
+        f"  (handing in to fetched feedback)",
         f"  memory per student        idle server {statistics.mean(wave['idle_rss'] or [0]) / mib:5.0f} MiB,"
         f" peak with the lab's kernel {statistics.mean(wave['peak_rss'] or [0]) / mib:5.0f} MiB"
         f" (max {max(wave['peak_rss'] or [0]) / mib:.0f} MiB)",
@@ -240,6 +263,7 @@ def main() -> None:
         print(f"class server with {len(accounts)} accounts started in {time.monotonic() - started:.0f} s")
         client = HubClient(server.hub_url, server.token, timeout=120)
         release(client)
+        on_submit.switch(state, LAB, 3)
         for count in waves:
             wave = run_wave(server, client, password, accounts[:count], args.wave_deadline)
             results.append(wave)

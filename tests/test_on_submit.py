@@ -70,7 +70,7 @@ def test_is_a_hand_in_in_another_students_name_never_graded(tmp_path, monkeypatc
     hand_in(exchange, "mc-someone-else")
     mine = hand_in(exchange, ME, stamp="2026-12-06 12:00:09.000001 UTC")
     graded, refused = [], []
-    monkeypatch.setattr(on_submit, "grade", lambda course, h: graded.append(h.folder) or "graded")
+    monkeypatch.setattr(on_submit, "grade", lambda course, lab, hs: graded.extend(h.folder for h in hs) or ["graded"])
     monkeypatch.setattr(on_submit, "refuse", lambda course, h, at, n: refused.append(h.folder) or "refused")
     lines = on_submit.handle(tmp_path, tmp_path / "course", exchange, record := {})
     assert graded == [mine] and not refused
@@ -87,13 +87,29 @@ def test_is_the_hand_in_over_the_limit_refused_and_a_broken_one_reported(tmp_pat
         time.sleep(0.01)  # hand-ins are taken oldest first, by their folders' times
     calls = []
 
-    def broken_grade(course, h):
-        calls.append("grade")
+    def broken_grade(course, lab, hand_ins):
+        calls.append(("grade", len(hand_ins)))
         raise RuntimeError("the gradebook is locked")
 
     monkeypatch.setattr(on_submit, "grade", broken_grade)
     monkeypatch.setattr(on_submit, "refuse", lambda course, h, at, n: calls.append(("refuse", round(at - time.time()))) or "refused")
-    lines = on_submit.handle(tmp_path, tmp_path / "course", exchange, {})
-    assert calls[0] == "grade" and [c[0] for c in calls[1:]] == ["refuse", "refuse"]
+    record: dict = {}
+    lines = [on_submit.handle(tmp_path, tmp_path / "course", exchange, record) for _ in range(3)]
+    assert calls[0] == ("grade", 1) and [c[0] for c in calls[1:]] == ["refuse", "refuse"]
     assert all(3590 <= c[1] <= 3600 for c in calls[1:]), calls
-    assert lines[0].startswith("could not grade") and "the gradebook is locked" in lines[0]
+    assert lines[0][0].startswith("could not grade") and "the gradebook is locked" in lines[0][0]
+
+
+def test_are_a_rooms_hand_ins_graded_together_one_per_student(tmp_path, monkeypatch):
+    """Do three students' hand-ins go to one grading, while a student's second hand-in waits for the next round?"""
+    exchange = tmp_path / "exchange"
+    on_submit.switch(tmp_path, LAB, 3)
+    first = hand_in(exchange, ME, stamp="2026-12-06 12:00:01.000001 UTC")
+    time.sleep(0.01)
+    second = hand_in(exchange, ME, stamp="2026-12-06 12:00:02.000001 UTC")
+    batches = []
+    monkeypatch.setattr(on_submit, "grade", lambda course, lab, hs: batches.append([h.folder for h in hs]) or [])
+    record: dict = {}
+    on_submit.handle(tmp_path, tmp_path / "course", exchange, record)
+    on_submit.handle(tmp_path, tmp_path / "course", exchange, record)
+    assert batches == [[first], [second]]

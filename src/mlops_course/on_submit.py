@@ -152,17 +152,19 @@ def _take_in(course: Path, hand_in: HandIn) -> Path:
     return dest
 
 
-def grade(course: Path, hand_in: HandIn) -> str:
-    """Grade one hand-in in the sandbox and release its feedback; returns the summary line."""
+def grade(course: Path, lab: str, hand_ins: list[HandIn]) -> list[str]:
+    """Grade hand-ins of one lab (one per student) in the sandbox, side by side, and release their feedback."""
     from .autograde import autograde
     from .feedback import generate_feedback
 
-    _take_in(course, hand_in)
-    [result] = autograde(course, hand_in.lab, students=[hand_in.student], jobs=1, progress=False,
-                         warn=lambda message: print(f"warning: {message}", flush=True))
-    generate_feedback(course, hand_in.lab, hand_in.student)
-    _release(course, hand_in)
-    return f"graded {hand_in.student} on {hand_in.lab}: {result.score:g}/{result.max_score:g} ({result.status})"
+    for hand_in in hand_ins:
+        _take_in(course, hand_in)
+    results = autograde(course, lab, students=[h.student for h in hand_ins], progress=False,
+                        warn=lambda message: print(f"warning: {message}", flush=True))
+    for hand_in in hand_ins:
+        generate_feedback(course, lab, hand_in.student)
+        _release(course, hand_in)
+    return [f"graded {r.student} on {lab}: {r.score:g}/{r.max_score:g} ({r.status})" for r in results]
 
 
 def refuse(course: Path, hand_in: HandIn, allowed_at: float, per_hour: int) -> str:
@@ -198,10 +200,17 @@ def _release(course: Path, hand_in: HandIn) -> None:
 
 
 def handle(state: Path, course: Path, exchange: Path, record: dict, now: float | None = None) -> list[str]:
-    """Grade (or refuse) every pending hand-in of a switched-on lab once; `record` is updated in place."""
+    """Grade (or refuse) the pending hand-ins of switched-on labs once; `record` is updated in place.
+
+    The hand-ins allowed are graded together, one per student and lab (a student's next one waits
+    for the next round), so a room that hands in at once keeps every core busy.
+    """
     labs = labs_switched_on(state)
-    lines = []
+    lines: list[str] = []
+    batches: dict[str, list[HandIn]] = {}
     for hand_in in pending(exchange, labs, set(record.setdefault("seen", []))):
+        if any(h.student == hand_in.student for h in batches.get(hand_in.lab, [])):
+            continue
         record["seen"].append(hand_in.folder.name)
         account = owner(hand_in.folder)
         if account != hand_in.student:
@@ -211,14 +220,19 @@ def handle(state: Path, course: Path, exchange: Path, record: dict, now: float |
         clock = time.time() if now is None else now
         per_hour = labs[hand_in.lab].per_hour
         allowed_at = next_grading_at(times, per_hour, clock)
+        if allowed_at is None:
+            times.append(clock)
+            batches.setdefault(hand_in.lab, []).append(hand_in)
+            continue
         try:
-            if allowed_at is None:
-                times.append(clock)
-                lines.append(grade(course, hand_in))
-            else:
-                lines.append(refuse(course, hand_in, allowed_at, per_hour))
+            lines.append(refuse(course, hand_in, allowed_at, per_hour))
         except Exception as exc:  # noqa: BLE001 (one broken hand-in must not stop the others' grading)
-            lines.append(f"could not grade {hand_in.folder.name}: {type(exc).__name__}: {exc}")
+            lines.append(f"could not answer {hand_in.folder.name}: {type(exc).__name__}: {exc}")
+    for lab, hand_ins in batches.items():
+        try:
+            lines += grade(course, lab, hand_ins)
+        except Exception as exc:  # noqa: BLE001 (the watcher goes on with the next round)
+            lines += [f"could not grade {h.folder.name}: {type(exc).__name__}: {exc}" for h in hand_ins]
     return lines
 
 
