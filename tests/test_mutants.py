@@ -63,6 +63,18 @@ def test_unparseable_answers_and_other_comparisons():
         "a = x <= 1", "b = x < 1", "c = x >= 1", "d = x != 1", "e = x == 1"}
 
 
+def test_a_cell_magic_is_kept_and_the_python_below_it_slipped():
+    """Is an answer written to a file with %%writefile (Lab 06) slipped like any other, its magic line kept as it is?"""
+    source = "%%writefile artifacts/stage.py\n" + ANSWER
+    made = mutants.slips("answer", source)
+    assert {(s.kind, s.before, s.after) for s in made} == {(s.kind, s.before, s.after) for s in mutants.slips("answer", "\n" + ANSWER)}
+    assert made and all(s.source.splitlines()[0] == "%%writefile artifacts/stage.py" for s in made)
+    for slip in made:
+        compile(slip.source.partition("\n")[2], "slip", "exec")
+        assert slip.source.splitlines()[slip.line - 1].strip() == slip.after, "a slip names its line in the cell, magic line included"
+    assert mutants.slips("answer", "%%bash\n### BEGIN SOLUTION\necho $((1 + 2))\n### END SOLUTION\n") == []
+
+
 def test_the_number_of_slips_is_bounded_and_spread():
     """Does a long answer get at most the cap per kind, taken from its first to its last line, the same each time?"""
     body = "".join(f"    v{i} = x + {i}\n" for i in range(30))

@@ -189,8 +189,24 @@ def _spread(items: list, limit: int) -> list:
     return [items[i] for i in picks]
 
 
+def _split_magic(source: str) -> tuple[str, str]:
+    """A cell magic's line (`%%writefile artifacts/train.py`) and the cell's code with that line left blank.
+
+    The blank keeps every line where it is in the cell, so slips name the cell's own line numbers.
+    """
+    if not source.startswith("%%"):
+        return "", source
+    magic, newline, rest = source.partition("\n")
+    return magic, newline + rest
+
+
 def slips(cell: str, source: str, max_per_kind: int = MAX_PER_KIND) -> list[Slip]:
-    """The slips of one answer cell, kind by kind; unparseable, unchanged and repeated ones left out."""
+    """The slips of one answer cell, kind by kind; unparseable, unchanged and repeated ones left out.
+
+    A cell that starts with a cell magic (Lab 06 writes its answers to files with `%%writefile`) is
+    slipped in the Python below the magic's line, which each slip keeps as it is.
+    """
+    magic, source = _split_magic(source)
     inside = solution_lines(source)
     try:
         tree = ast.parse(source)
@@ -214,7 +230,7 @@ def slips(cell: str, source: str, max_per_kind: int = MAX_PER_KIND) -> list[Slip
             except SyntaxError:
                 continue
             seen.add(new)
-            kept.append(Slip(cell, kind, line, original[line - 1].strip(), new.splitlines()[line - 1].strip(), new))
+            kept.append(Slip(cell, kind, line, original[line - 1].strip(), new.splitlines()[line - 1].strip(), magic + new))
         made += _spread(kept, max_per_kind)
     return made
 
