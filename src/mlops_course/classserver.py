@@ -285,7 +285,9 @@ def prepare_inbound(exchange: Path) -> None:
     """The course's inbound folder: students write, only the instructor lists; hand-ins get the instructor's group."""
     user = pwd.getpwnam(INSTRUCTOR)
     course = exchange / COURSE_ID
-    for folder, mode in ((course, 0o755), (course / "inbound", 0o2733)):
+    # feedback/ as nbgrader's release_feedback makes it (0711), the instructor's: their release and
+    # grading on submit (root, on_submit.py) both write there.
+    for folder, mode in ((course, 0o755), (course / "inbound", 0o2733), (course / "feedback", 0o711)):
         folder.mkdir(exist_ok=True)
         os.chown(folder, user.pw_uid, user.pw_gid)
         folder.chmod(mode)
@@ -327,10 +329,10 @@ def _secret(state: Path, name: str) -> str:
     return path.read_text().strip()
 
 
-def _spawn(command: list[str], log: Path, env: dict[str, str], cwd: Path, user: str | None = None) -> subprocess.Popen:
+def _spawn(command: list[str], log: Path, env: dict[str, str], cwd: Path) -> subprocess.Popen:
     with open(log, "ab") as out:
         return subprocess.Popen(command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True, env=env, user=user, group=user, extra_groups=[] if user else None)
+                                start_new_session=True, env=env)
 
 
 def _stop_group(pid: int | None, grace: float = 20) -> None:
@@ -461,15 +463,19 @@ def start(root: Path, students: list[str], state: Path | None = None, *, pg_port
 
 
 def _start_grading_on_submit(state: Path, python: Path, exchange: Path, env: dict[str, str]) -> subprocess.Popen:
-    """The watcher that grades hand-ins of the labs switched on (on_submit.py), as the instructor grades: as them."""
+    """The watcher that grades hand-ins of the labs switched on (on_submit.py).
+
+    It runs as root so that each hand-in's kernel runs as a user of its own under every limit of
+    the grading sandbox (a process cap included), as the hostile-submission batch is graded: a
+    student's hand-in must not be able to starve the class.
+    """
     home = Path(pwd.getpwnam(INSTRUCTOR).pw_dir)
-    command = [str(python), "-m", "mlops_course.on_submit", str(state), str(home / on_submit.WORK_DIR),
+    command = [str(python), "-m", "mlops_course.on_submit", str(state), str(state / on_submit.WORK_DIR),
                str(home / "course" / SOURCE_DIR), str(exchange)]
-    # What the instructor's own server has (the course's Jupyter paths: nbconvert's templates for the
-    # feedback pages), without a tracking server: graded notebooks never reach MLflow.
-    watcher_env = {**{k: v for k, v in env.items() if k != "MLFLOW_TRACKING_URI"},
-                   "HOME": str(home), "USER": INSTRUCTOR, EXCHANGE_ENV: str(exchange)}
-    return _spawn(command, state / "logs" / "on-submit.log", watcher_env, home, user=INSTRUCTOR)
+    # The course's Jupyter paths (nbconvert's templates for the feedback pages), without a tracking
+    # server: graded notebooks never reach MLflow.
+    watcher_env = {**{k: v for k, v in env.items() if k != "MLFLOW_TRACKING_URI"}, EXCHANGE_ENV: str(exchange)}
+    return _spawn(command, state / "logs" / "on-submit.log", watcher_env, state)
 
 
 # --- MLflow's accounts -------------------------------------------------------------------------

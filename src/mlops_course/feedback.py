@@ -109,8 +109,9 @@ class GetGradesMarkingPending(GetGrades):
             cell.metadata["nbgrader"]["comment"] = "\n\n".join(filter(None, [PENDING_NOTE, earlier]))
 
 
-def generate_feedback(root: Path, lab: str | None = None, student: str | None = None, db_url: str | None = None) -> list[Path]:
-    """HTML feedback for every graded submission of `lab` (or every lab), or one student's; returns the files.
+def generate_feedback(root: Path, lab: str | None = None, student: str | list[str] | None = None,
+                      db_url: str | None = None) -> list[Path]:
+    """HTML feedback for every graded submission of `lab` (or every lab), or one student's (or a few); returns the files.
 
     nbgrader deletes a student's feedback folder when it fails to write it ("Removing
     failed assignment"), so each page is written into a scratch folder first and only a
@@ -131,7 +132,7 @@ def generate_feedback(root: Path, lab: str | None = None, student: str | None = 
                                         "CourseDirectory.feedback_directory": scratch})
         for name in resolve_labs(root, lab):
             for who in submitted_students(root, name):
-                if student and who != student:
+                if student and who not in ([student] if isinstance(student, str) else student):
                     continue
                 if not (root / cd.autograded_directory / who / name).is_dir():
                     continue

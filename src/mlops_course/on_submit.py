@@ -2,13 +2,15 @@
 
 On the class server, the instructor switches it on per lab (`mlops-course
 class-server grade-on-submit --lab LAB`). A watcher, started with the class
-server and running as the instructor's account (as the instructor's own grading
-does), looks at nbgrader's inbound folder every two seconds. Each hand-in of a
-switched-on lab made since it was switched on is copied into a grading course of
-its own (`~/on-submit/course` of the instructor, with its own SQLite gradebook),
-graded by the course's sandboxed autograde, and its feedback (hidden tests
-hidden) is released by nbgrader to the exchange, where the student's `nbgrader
-fetch_feedback` (the assignment list's "Fetch feedback") finds it.
+server and running as root, looks at nbgrader's inbound folder every two
+seconds. Each hand-in of a switched-on lab made since it was switched on is
+copied into a grading course of its own (`<state>/on-submit/course`, root's
+alone, with its own SQLite gradebook), graded by the course's sandboxed
+autograde (as root, so each kernel runs as a user of its own under every limit,
+a process cap included, as the hostile-submission batch is graded), and its
+feedback (hidden tests hidden) is released by nbgrader to the exchange, where
+the student's `nbgrader fetch_feedback` (the assignment list's "Fetch feedback")
+finds it.
 
 Why it cannot change a grade: the hand-in stays in `inbound/` for the
 instructor's own `collect`, and the grading course never touches the
@@ -41,7 +43,7 @@ from .course import COURSE_ID
 from .errors import ClassServerError, GradingError
 
 SETTINGS_FILE = "on-submit.json"  # in the class's state folder: {lab: {"per_hour": N, "since": epoch seconds}}
-WORK_DIR = "on-submit"  # in the instructor's home, the instructor's alone: the grading course and its record
+WORK_DIR = "on-submit"  # in the class's state folder, root's alone: the grading course and its record
 DEFAULT_PER_HOUR = 3
 WINDOW_SECONDS = 3600
 POLL_SECONDS = 2.0
@@ -87,7 +89,7 @@ def switch(state: Path, lab: str, per_hour: int | None) -> dict[str, Switch]:
         labs[lab] = Switch(per_hour, labs[lab].since if lab in labs else time.time())
     path = Path(state) / SETTINGS_FILE
     path.write_text(json.dumps({name: vars(s) for name, s in sorted(labs.items())}, indent=2) + "\n")
-    path.chmod(0o644)  # the watcher (the instructor's account) reads it; students may too
+    path.chmod(0o644)  # students may read which labs are graded on submit
     return labs
 
 
@@ -139,7 +141,10 @@ def grading_course(work: Path, source: Path, exchange: Path) -> Path:
         "# Grading on submit (mlops_course/on_submit.py): the instructor's solutions, a gradebook of its own.\n"
         f"c = configure(get_config(), root=Path(__file__).resolve().parent, db_url={f'sqlite:///{gradebook}'!r})\n"
         f"c.CourseDirectory.source_directory = {str(source)!r}\n"
-        f"c.Exchange.root = {str(exchange)!r}\n")
+        f"c.Exchange.root = {str(exchange)!r}\n"
+        "# The exchange's feedback/ is the instructor's (their own release writes there too): nbgrader\n"
+        "# refuses a folder it does not own unless the course is group-shared.\n"
+        "c.CourseDirectory.groupshared = True\n")
     return course
 
 
@@ -161,9 +166,8 @@ def grade(course: Path, lab: str, hand_ins: list[HandIn]) -> list[str]:
         _take_in(course, hand_in)
     results = autograde(course, lab, students=[h.student for h in hand_ins], progress=False,
                         warn=lambda message: print(f"warning: {message}", flush=True))
-    for hand_in in hand_ins:
-        generate_feedback(course, lab, hand_in.student)
-        _release(course, hand_in)
+    generate_feedback(course, lab, [h.student for h in hand_ins])
+    _release(course, hand_ins)
     return [f"graded {r.student} on {lab}: {r.score:g}/{r.max_score:g} ({r.status})" for r in results]
 
 
@@ -185,15 +189,16 @@ def refuse(course: Path, hand_in: HandIn, allowed_at: float, per_hour: int) -> s
             f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(notebook.stem)}: not graded"
             f"</title></head><body><h1>{html.escape(notebook.stem)}: not graded</h1><p>{html.escape(message)}</p>"
             f"</body></html>\n")
-    _release(course, hand_in)
+    _release(course, [hand_in])
     return f"not graded {hand_in.student} on {hand_in.lab}: over {per_hour} an hour until {when}"
 
 
-def _release(course: Path, hand_in: HandIn) -> None:
+def _release(course: Path, hand_ins: list[HandIn]) -> None:
     from .course import open_api, require_success
 
     api = open_api(course)
-    require_success(api.release_feedback(hand_in.lab, hand_in.student), "releasing the feedback", GradingError)
+    for hand_in in hand_ins:
+        require_success(api.release_feedback(hand_in.lab, hand_in.student), "releasing the feedback", GradingError)
 
 
 # --- the watcher -------------------------------------------------------------------------------
@@ -239,7 +244,7 @@ def handle(state: Path, course: Path, exchange: Path, record: dict, now: float |
 def serve(state: Path, work: Path, source: Path, exchange: Path) -> None:
     """Watch the inbound folder until stopped (the class server stops this process with its group)."""
     work.mkdir(mode=0o700, exist_ok=True)
-    work.chmod(0o700)  # hand-ins and hidden tests: the instructor's alone
+    work.chmod(0o700)  # hand-ins and hidden tests: root's alone
     course = grading_course(work, source, exchange)
     record_file = work / "record.json"
     record = json.loads(record_file.read_text()) if record_file.exists() else {}
