@@ -527,6 +527,9 @@ def test_a_hand_in_is_graded_on_submit_and_the_fourth_in_an_hour_is_not(class_ru
         assert "Score:" not in refused
     finally:
         on_submit.switch(server.state, LAB, None)
+    # Graded as root: each hand-in's kernel is a user of its own, with the sandbox's process cap.
+    log = (server.state / "logs" / "on-submit.log").read_text()
+    assert "no process-count limit" not in log and "graded mc-student02" in log, log[-2000:]
     inbound = [p.name for p in (server.state / "exchange" / COURSE_ID / "inbound").iterdir() if p.name.startswith(f"{student}+{LAB}+")]
     assert len(inbound) == 5, f"every hand-in stays for the instructor's collect: {inbound}"
     assert _instructor_scores(server) == before, "grading on submit changed the instructor's gradebook"
