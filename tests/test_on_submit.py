@@ -113,3 +113,20 @@ def test_are_a_rooms_hand_ins_graded_together_one_per_student(tmp_path, monkeypa
     on_submit.handle(tmp_path, tmp_path / "course", exchange, record)
     on_submit.handle(tmp_path, tmp_path / "course", exchange, record)
     assert batches == [[first], [second]]
+
+
+def test_are_links_never_followed_into_anyones_files(tmp_path):
+    """Is a linked hand-in folder never pending, and is a link inside a hand-in left out of the copy graded?"""
+    exchange = tmp_path / "exchange"
+    secret_file = tmp_path / "not-yours.txt"
+    secret_file.write_text("hidden tests")
+    real = hand_in(exchange, ME)
+    (real / "notes.txt").symlink_to(secret_file)
+    (real / "data").symlink_to(tmp_path)
+    linked = exchange / COURSE_ID / "inbound" / f"{ME}+{LAB}+2026-12-06 12:00:09.000001 UTC+xyz"
+    linked.symlink_to(real)
+    labs = {LAB: on_submit.Switch(3, time.time() - 60)}
+    assert [h.folder for h in on_submit.pending(exchange, labs, set())] == [real]
+    [found] = on_submit.pending(exchange, labs, set())
+    copied = on_submit._take_in(tmp_path / "course", found)
+    assert sorted(p.name for p in copied.iterdir()) == ["lab01-scoping.ipynb", "submission_secret.txt", "timestamp.txt"]

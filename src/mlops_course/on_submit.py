@@ -32,6 +32,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import json
+import os
 import pwd
 import shutil
 import sys
@@ -102,8 +103,8 @@ def pending(exchange: Path, labs: dict[str, Switch], done: set[str]) -> list[Han
     found = []
     for folder in sorted(inbound.iterdir(), key=lambda p: p.stat().st_mtime) if inbound.is_dir() else []:
         parts = folder.name.split("+")
-        if folder.name in done or len(parts) < 3 or parts[1] not in labs:
-            continue
+        if folder.name in done or len(parts) < 3 or parts[1] not in labs or folder.is_symlink():
+            continue  # a link in inbound is never a hand-in: it could point at anyone's files
         if folder.stat().st_mtime < labs[parts[1]].since:
             continue
         # nbgrader writes the secret last: before it, the copy may still be under way.
@@ -114,10 +115,11 @@ def pending(exchange: Path, labs: dict[str, Switch], done: set[str]) -> list[Han
 
 
 def owner(folder: Path) -> str:
+    uid = folder.lstat().st_uid
     try:
-        return pwd.getpwuid(folder.stat().st_uid).pw_name
+        return pwd.getpwuid(uid).pw_name
     except KeyError:
-        return str(folder.stat().st_uid)
+        return str(uid)
 
 
 def next_grading_at(graded_at: list[float], per_hour: int, now: float) -> float | None:
@@ -153,8 +155,13 @@ def _take_in(course: Path, hand_in: HandIn) -> Path:
     dest = course / "autograder" / "submitted" / hand_in.student / hand_in.lab
     if dest.exists():
         shutil.rmtree(dest)
-    shutil.copytree(hand_in.folder, dest, ignore=shutil.ignore_patterns(".*"))
+    shutil.copytree(hand_in.folder, dest, ignore=_hidden_or_linked)
     return dest
+
+
+def _hidden_or_linked(folder: str, names: list[str]) -> list[str]:
+    """Left out of the copy: hidden files, and every link (root would copy what it points at: anyone's files)."""
+    return [n for n in names if n.startswith(".") or os.path.islink(os.path.join(folder, n))]
 
 
 def grade(course: Path, lab: str, hand_ins: list[HandIn]) -> list[str]:
