@@ -108,7 +108,8 @@ def pending(exchange: Path, labs: dict[str, Switch], done: set[str]) -> list[Han
         if folder.stat().st_mtime < labs[parts[1]].since:
             continue
         # nbgrader writes the secret last: before it, the copy may still be under way.
-        if not (folder / "submission_secret.txt").is_file() or not (folder / "timestamp.txt").is_file():
+        if not all((folder / name).is_file() and not (folder / name).is_symlink()
+                   for name in ("submission_secret.txt", "timestamp.txt")):
             continue
         found.append(HandIn(folder, parts[0], parts[1], (folder / "timestamp.txt").read_text().strip()))
     return found
