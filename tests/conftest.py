@@ -127,6 +127,19 @@ def built_book() -> Path:
 PROOFS_DONE = threading.Event()
 
 
+def import_before_threads() -> None:
+    """Import nbgrader and the course's runners in the main thread, before a background thread starts.
+
+    Two threads importing nbgrader at once can deadlock on its modules' import locks (seen: a test
+    importing nbgrader.apps while a background check imported nbgrader.preprocessors).
+    """
+    import nbgrader.apps  # noqa: F401
+    import nbgrader.preprocessors  # noqa: F401
+
+    import mlops_course.selfcheck  # noqa: F401
+    import mlops_course.shared_prefix  # noqa: F401
+
+
 class BlankChecks:
     """`mlops-course check` of each untouched released lab (it runs the lab), once per lab.
 
@@ -138,6 +151,7 @@ class BlankChecks:
     def __init__(self, labs: list[str]):
         self.results: dict[str, object] = {}
         self.locks = {lab: threading.Lock() for lab in labs}
+        import_before_threads()
         self.thread = threading.Thread(target=self._work, args=(labs,), name="blank-checks", daemon=True)
         self.thread.start()
 

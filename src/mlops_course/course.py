@@ -124,15 +124,17 @@ def _fill_course_directory(c: Config, root: Path) -> None:
     A config file sets only what it changes; reading an unset name would give traitlets'
     placeholder (`LazyConfigValue`) instead of nbgrader's `submitted`, `gradebook.db`, ...
     """
-    from nbgrader.coursedir import CourseDirectory
-
     settings = c.CourseDirectory
     if "root" not in settings:
         settings.root = str(root)
+    missing = [name for name in COURSE_DIRECTORY_SETTINGS if name not in settings]
+    if not missing:
+        return  # this course's config sets them all: no need to import nbgrader (seconds) to read its defaults
+    from nbgrader.coursedir import CourseDirectory
+
     defaults = CourseDirectory(config=c)
-    for name in COURSE_DIRECTORY_SETTINGS:
-        if name not in settings:
-            setattr(settings, name, getattr(defaults, name))
+    for name in missing:
+        setattr(settings, name, getattr(defaults, name))
 
 
 def put_environment_on_path() -> None:

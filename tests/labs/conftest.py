@@ -28,7 +28,7 @@ from mlops_course.course import GRADING_DIR, IGNORED_FILES
 from mlops_course.layout import release_notebook, source_notebook
 from mlops_course.questions import without_hidden_tests
 
-from ..conftest import ARTIFACTS, KERNEL, PROOFS_DONE, ROOT, copy_course
+from ..conftest import ARTIFACTS, KERNEL, PROOFS_DONE, ROOT, copy_course, import_before_threads
 from . import mistakes
 
 EXECUTION_TIMEOUT = 300
@@ -159,6 +159,7 @@ class ProofPool:
         self.timings: dict[str, dict] = {}
         self.done = {lab: threading.Event() for lab in labs}
         self.results: dict[str, shared_prefix.Proof | str] = {}
+        import_before_threads()
         self.thread = threading.Thread(target=self._work, name="shared-prefix-proofs", daemon=True)
         self.thread.start()
 
