@@ -32,7 +32,6 @@ from __future__ import annotations
 import datetime as dt
 import html
 import json
-import os
 import pwd
 import shutil
 import sys
@@ -156,13 +155,11 @@ def _take_in(course: Path, hand_in: HandIn) -> Path:
     dest = course / "autograder" / "submitted" / hand_in.student / hand_in.lab
     if dest.exists():
         shutil.rmtree(dest)
-    shutil.copytree(hand_in.folder, dest, ignore=_hidden_or_linked)
+    # Never following a link: root would otherwise copy what it points at, anyone's files.
+    from .autograde import copy_submission
+
+    copy_submission(hand_in.folder, dest)
     return dest
-
-
-def _hidden_or_linked(folder: str, names: list[str]) -> list[str]:
-    """Left out of the copy: hidden files, and every link (root would copy what it points at: anyone's files)."""
-    return [n for n in names if n.startswith(".") or os.path.islink(os.path.join(folder, n))]
 
 
 def grade(course: Path, lab: str, hand_ins: list[HandIn]) -> list[str]:
