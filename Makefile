@@ -62,7 +62,7 @@ INSTRUCTOR_TOOLS := @jupyter/nbgrader:create-assignment @jupyter/nbgrader:formgr
 INSTRUCTOR ?=
 lab: $(STAMP)
 	@echo "Starting JupyterLab on $(if $(INSTRUCTOR),the course (instructor),labs/) (port $(PORT)). Open the URL printed below; stop with Ctrl-C."
-	$(if $(INSTRUCTOR),JUPYTER_CONFIG_PATH="$$($(PY) -c 'from mlops_course.formgrade import INSTRUCTOR_LAB_CONFIG as c; print(c)')") $(BIN)/jupyter lab \
+	$(if $(INSTRUCTOR),JUPYTER_CONFIG_PATH="$$($(PY) -c 'from mlops_course.grading.formgrade import INSTRUCTOR_LAB_CONFIG as c; print(c)')") $(BIN)/jupyter lab \
 	  --ServerApp.root_dir=$(if $(INSTRUCTOR),.,labs) --port=$(PORT) $(ALLOW_ROOT) $(LAB_FLAGS)
 
 # Debian packages for the browser, sandbox and database tests (skipped with a reason without them).

@@ -44,15 +44,17 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from mlops_course import classserver, notebooks, on_submit  # noqa: E402
-from mlops_course.course import COURSE_ID  # noqa: E402
-from mlops_course.hub_client import HubClient  # noqa: E402
-from mlops_course.layout import release_notebook, source_notebook  # noqa: E402
+from mlops_course.classroom import on_submit  # noqa: E402
+from mlops_course.classroom import server as classserver  # noqa: E402
+from mlops_course.course import notebooks  # noqa: E402
+from mlops_course.course.config import COURSE_ID  # noqa: E402
+from mlops_course.classroom.hub_client import HubClient  # noqa: E402
+from mlops_course.course.layout import release_notebook, source_notebook  # noqa: E402
 
 LAB = "lab01-scoping"
 # Papermill in its own process in the student's server, as `papermill lab.ipynb lab.ipynb -p QUICK True` would
 # run it, but with its kernel over Unix sockets like the server's kernels (kernel.ipc_kernel_config).
-PAPERMILL = (f"import papermill; from mlops_course.kernel import ipc_kernel_config; "
+PAPERMILL = (f"import papermill; from mlops_course.course.kernel import ipc_kernel_config; "
              f"papermill.execute_notebook('{LAB}/{LAB}.ipynb', '{LAB}/{LAB}.ipynb', parameters={{'QUICK': True}}, "
              f"cwd='{LAB}', progress_bar=False, config=ipc_kernel_config())")
 RUN_LAB = f"""

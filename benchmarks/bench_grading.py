@@ -27,9 +27,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
-from mlops_course import grading, notebooks  # noqa: E402
-from mlops_course.kernel import OFFLINE_ENV  # noqa: E402
-from mlops_course.layout import release_notebook, source_notebook  # noqa: E402
+from mlops_course.course import notebooks  # noqa: E402
+from mlops_course.grading import nbgrader_runs as grading  # noqa: E402
+from mlops_course.course.kernel import OFFLINE_ENV  # noqa: E402
+from mlops_course.course.layout import release_notebook, source_notebook  # noqa: E402
 from tests.conftest import copy_course  # noqa: E402
 from tests.labs.mistakes import wrong_answers  # noqa: E402
 

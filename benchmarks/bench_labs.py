@@ -23,9 +23,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from mlops_course.kernel import KERNEL_NAME, OFFLINE_ENV  # noqa: E402
-from mlops_course.layout import lab_names  # noqa: E402
-from mlops_course.notebooks import CI_PARAMETERS  # noqa: E402
+from mlops_course.course.kernel import KERNEL_NAME, OFFLINE_ENV  # noqa: E402
+from mlops_course.course.layout import lab_names  # noqa: E402
+from mlops_course.course.notebooks import CI_PARAMETERS  # noqa: E402
 
 # Budgets in seconds, from the issues: labs in CI mode, labs on all of 2013, the suite after install.
 CI_BUDGET = {"lab01-scoping": 60, "lab02-data": 60}

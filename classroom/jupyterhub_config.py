@@ -38,12 +38,12 @@ if settings.get("test_logins"):
 
 # Each server runs as its user, in the course's environment, from the user's home folder, and a
 # student's under limits of their own (a process cap, a memory cap, a fair CPU share; see
-# mlops_course/limits.py): the spawner puts the new process in the student's control groups, or
+# mlops_course/classroom/limits.py): the spawner puts the new process in the student's control groups, or
 # under resource limits, between fork and exec, before it becomes the student.
 from jupyterhub.spawner import LocalProcessSpawner
 
-from mlops_course import limits
-from mlops_course.formgrade import INSTRUCTOR_LAB_CONFIG
+from mlops_course.classroom import limits
+from mlops_course.grading.formgrade import INSTRUCTOR_LAB_CONFIG
 
 STUDENT_LIMITS = limits.StudentLimits(**settings["student_limits"])
 

@@ -26,8 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from mlops_course.kernel import KERNEL_NAME, OFFLINE_ENV  # noqa: E402
-from mlops_course.notebooks import CI_PARAMETERS  # noqa: E402
+from mlops_course.course.kernel import KERNEL_NAME, OFFLINE_ENV  # noqa: E402
+from mlops_course.course.notebooks import CI_PARAMETERS  # noqa: E402
 
 LAB = "lab03-modeling"
 OUT = ROOT / "book" / "images" / "mlflow-ui-lab03.png"

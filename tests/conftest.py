@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mlops_course.kernel import KERNEL_NAME, OFFLINE_ENV
+from mlops_course.course.kernel import KERNEL_NAME, OFFLINE_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -32,7 +32,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    from mlops_course.layout import lab_names
+    from mlops_course.course.layout import lab_names
 
     known = [lab for lab in lab_names(ROOT) if lab.startswith("lab")]
     unknown = [lab for lab in config.getoption("lab") if lab not in known]
@@ -108,8 +108,8 @@ def copy_course(dest: Path, labs: list[str]) -> Path:
 
 def lab_points(lab: str, root: Path = ROOT) -> tuple[float, float]:
     """(automatic points, all points) of a lab, read from its solution: what full marks are when it is graded."""
-    from mlops_course import notebooks
-    from mlops_course.layout import source_notebook
+    from mlops_course.course import notebooks
+    from mlops_course.course.layout import source_notebook
 
     cells = notebooks.graded_cells(notebooks.read(source_notebook(root, lab)))
     return sum(c.points for c in cells if c.is_autograded_test), sum(c.points for c in cells)
@@ -118,7 +118,7 @@ def lab_points(lab: str, root: Path = ROOT) -> tuple[float, float]:
 @pytest.fixture(scope="session")
 def built_book() -> Path:
     """The course book built strictly (warnings are errors) from the repository, once for every test that reads it."""
-    from mlops_course.book import build_book
+    from mlops_course.book.build import build_book
 
     return build_book(ROOT, strict=True)
 
@@ -136,8 +136,8 @@ def import_before_threads() -> None:
     import nbgrader.apps  # noqa: F401
     import nbgrader.preprocessors  # noqa: F401
 
-    import mlops_course.selfcheck  # noqa: F401
-    import mlops_course.shared_prefix  # noqa: F401
+    import mlops_course.learner.selfcheck  # noqa: F401
+    import mlops_course.proof.shared_prefix  # noqa: F401
 
 
 class BlankChecks:
@@ -161,8 +161,8 @@ class BlankChecks:
             self.get(lab, raise_error=False)
 
     def get(self, lab: str, raise_error: bool = True):
-        from mlops_course.layout import release_notebook
-        from mlops_course.selfcheck import check_notebook
+        from mlops_course.course.layout import release_notebook
+        from mlops_course.learner.selfcheck import check_notebook
 
         with self.locks.setdefault(lab, threading.Lock()):
             if lab not in self.results:
@@ -201,7 +201,7 @@ def postgres_cluster():
     """
     import tempfile
 
-    from mlops_course import postgres
+    from mlops_course.classroom import postgres
 
     reason = postgres.unavailable_reason()
     if reason:

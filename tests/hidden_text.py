@@ -9,9 +9,9 @@ from __future__ import annotations
 import ast
 import re
 
-from mlops_course import notebooks
-from mlops_course.layout import source_notebook
-from mlops_course.questions import without_hidden_tests
+from mlops_course.course import notebooks
+from mlops_course.course.layout import source_notebook
+from mlops_course.course.questions import without_hidden_tests
 
 from .conftest import ROOT
 

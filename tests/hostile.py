@@ -15,8 +15,8 @@ from typing import Callable
 
 import nbformat
 
-from mlops_course import notebooks
-from mlops_course.layout import release_notebook, source_notebook
+from mlops_course.course import notebooks
+from mlops_course.course.layout import release_notebook, source_notebook
 
 LAB = "lab01-scoping"
 ANSWER = "add_target"  # cell 13; the cells before it include one test (test_leaking_columns, 2 points)

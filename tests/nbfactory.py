@@ -63,7 +63,7 @@ def toy_course(dest):
     import shutil
     from pathlib import Path
 
-    from mlops_course import notebooks
+    from mlops_course.course import notebooks
 
     dest = Path(dest)
     (dest / "solutions" / TOY_LAB).mkdir(parents=True)
@@ -86,7 +86,8 @@ def toy_submission(why: str = "YOUR ANSWER HERE", limit: int = 10) -> NotebookNo
 def graded_toy_class(dest):
     """A toy course where ana (a written answer nobody has graded yet) and bo (`LIMIT = 3`, no written answer)
     handed in and were autograded: (course, results)."""
-    from mlops_course import autograde, grading
+    from mlops_course.grading import autograde
+    from mlops_course.grading import nbgrader_runs as grading
 
     course = toy_course(dest)
     grading.submit(course, TOY_LAB, "ana", {TOY_LAB: toy_submission(why="Because doubling is linear.")})

@@ -19,9 +19,11 @@ import sys
 import pandas as pd
 import pytest
 
-from mlops_course import autograde, grading, notebooks
-from mlops_course.layout import release_notebook, source_notebook
-from mlops_course.sandbox import Limits
+from mlops_course.grading import autograde
+from mlops_course.grading import nbgrader_runs as grading
+from mlops_course.course import notebooks
+from mlops_course.course.layout import release_notebook, source_notebook
+from mlops_course.grading.sandbox import Limits
 
 from .conftest import ROOT, copy_course, lab_points
 from .labs.mistakes import wrong_answers
@@ -59,7 +61,7 @@ def make_class(tmp_path_factory, name: str):
 def set_due_date(course, db_url=None):
     from nbgrader.api import Gradebook
 
-    from mlops_course.course import load_config
+    from mlops_course.course.config import load_config
 
     autograde.ensure_assignment(course, LAB, db_url)
     cd = load_config(course, db_url).CourseDirectory
@@ -115,7 +117,7 @@ def test_parallel_sqlite_matches_plain_nbgrader(reference, sqlite_class):
 @pytest.mark.slow
 def test_parallel_postgres_matches_plain_nbgrader(reference, postgres_cluster, tmp_path_factory):
     """With a PostgreSQL gradebook and two jobs, does every student get exactly the cell scores plain nbgrader gives?"""
-    from mlops_course import postgres
+    from mlops_course.classroom import postgres
 
     db_url = postgres.create_database(postgres_cluster, "class_gradebook")
     course = make_class(tmp_path_factory, "postgres")
@@ -147,7 +149,7 @@ def test_summary_table_lists_every_student(sqlite_class):
 @pytest.mark.slow
 def test_feedback_hides_hidden_tests(sqlite_class):
     """Does each student's feedback page exist and show no line of any hidden test, even where a hidden test failed?"""
-    from mlops_course.feedback import HIDDEN_BLOCK, HIDDEN_FAILURE, generate_feedback
+    from mlops_course.grading.feedback import HIDDEN_BLOCK, HIDDEN_FAILURE, generate_feedback
 
     course, results = sqlite_class
     pages = generate_feedback(course, LAB)
@@ -170,7 +172,7 @@ def test_feedback_hides_hidden_tests(sqlite_class):
 @pytest.mark.slow
 def test_export_writes_nbgrader_and_lms_csv(sqlite_class, tmp_path):
     """Are the grades exported in nbgrader's CSV format and as one row per student with a column per lab?"""
-    from mlops_course.export import export_grades
+    from mlops_course.grading.export import export_grades
 
     course, results = sqlite_class
     long, wide = export_grades(course, tmp_path)
@@ -187,7 +189,7 @@ def test_export_writes_nbgrader_and_lms_csv(sqlite_class, tmp_path):
 @pytest.mark.slow
 def test_cohort_report(sqlite_class, tmp_path):
     """Does the cohort report show the score plot, every question's difficulty, the late student and the absent one?"""
-    from mlops_course.cohort import question_stats, read_gradebook, write_report
+    from mlops_course.grading.cohort import question_stats, read_gradebook, write_report
 
     course, _ = sqlite_class
     page = write_report(course, tmp_path, roster=ROSTER)

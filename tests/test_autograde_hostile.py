@@ -16,8 +16,10 @@ from contextlib import contextmanager
 
 import pytest
 
-from mlops_course import autograde, grading, notebooks
-from mlops_course.sandbox import UIDS_PER_BATCH, Limits, Sandbox
+from mlops_course.grading import autograde
+from mlops_course.grading import nbgrader_runs as grading
+from mlops_course.course import notebooks
+from mlops_course.grading.sandbox import UIDS_PER_BATCH, Limits, Sandbox
 
 from . import hostile
 from .conftest import copy_course, lab_points

@@ -11,9 +11,10 @@ from __future__ import annotations
 import pytest
 from nbgrader.api import Gradebook
 
-from mlops_course import autograde, notebooks
-from mlops_course.collect import collect_folder
-from mlops_course.course import load_config
+from mlops_course.grading import autograde
+from mlops_course.course import notebooks
+from mlops_course.grading.collect import collect_folder
+from mlops_course.course.config import load_config
 
 from . import nbfactory as nbf
 

@@ -10,10 +10,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from mlops_course.book import build_book
-from mlops_course.book_lab_links import launch_url
+from mlops_course.book.build import build_book
+from mlops_course.book.lab_links import launch_url
 from mlops_course.errors import BookBuildError
-from mlops_course.layout import lab_names
+from mlops_course.course.layout import lab_names
 
 from .conftest import ROOT
 

@@ -32,13 +32,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlops_course import notebooks
-from mlops_course.book_lab_links import lab_title
-from mlops_course.course import open_api, require_success
+from mlops_course.course import notebooks
+from mlops_course.book.lab_links import lab_title
+from mlops_course.grading.nbgrader_api import open_api, require_success
 from mlops_course.errors import ReleaseError
-from mlops_course.layout import lab_names, release_notebook, source_notebook
-from mlops_course.questions import questions
-from mlops_course.selfcheck import MIME_TYPE
+from mlops_course.course.layout import lab_names, release_notebook, source_notebook
+from mlops_course.course.questions import questions
+from mlops_course.learner.selfcheck import MIME_TYPE
 
 from .browsers import chromium_context, require_chromium
 from .conftest import ROOT
@@ -385,7 +385,7 @@ def test_the_self_check_of_a_blank_lab_says_nothing_is_done(course, browser, sho
     page = browser.new_page()
     open_notebook(page, course, lab)
     scroll_notebook_to_end(page)
-    page.locator(".jp-CodeCell", has_text="mlops_course.selfcheck").last.locator(".jp-InputArea-editor").click()
+    page.locator(".jp-CodeCell", has_text="mlops_course.learner.selfcheck").last.locator(".jp-InputArea-editor").click()
     page.keyboard.press("Shift+Enter")
     report = self_check_output(page, timeout=60_000)
     text = report.inner_text()

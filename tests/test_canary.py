@@ -20,8 +20,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from mlops_course import canary, notebooks
-from mlops_course.canary import CanaryError, Failure, Hold, Report
+from mlops_course.proof import canary
+from mlops_course.course import notebooks
+from mlops_course.proof.canary import CanaryError, Failure, Hold, Report
 
 from . import nbfactory
 from .conftest import ROOT

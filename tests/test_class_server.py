@@ -31,11 +31,14 @@ import yaml
 
 from nbgrader.api import Gradebook
 
-from mlops_course import classserver, notebooks, on_submit, postgres
-from mlops_course.course import COURSE_ID
-from mlops_course.feedback import HIDDEN_BLOCK, HIDDEN_NOTE
-from mlops_course.hub_client import HubClient
-from mlops_course.layout import release_notebook, source_notebook
+from mlops_course.classroom import server as classserver
+from mlops_course.course import notebooks
+from mlops_course.classroom import on_submit
+from mlops_course.classroom import postgres
+from mlops_course.course.config import COURSE_ID
+from mlops_course.grading.feedback import HIDDEN_BLOCK, HIDDEN_NOTE
+from mlops_course.classroom.hub_client import HubClient
+from mlops_course.course.layout import release_notebook, source_notebook
 
 from .conftest import ROOT
 from .test_limits import fork_bomb, memory_bomb
@@ -117,7 +120,7 @@ def _expected(kind: str) -> float:
 
 STUDENT_WORK = """
 import json, mlflow, papermill
-from mlops_course.kernel import ipc_kernel_config
+from mlops_course.course.kernel import ipc_kernel_config
 from mlops_course.tracking import use_experiment
 try:
     papermill.execute_notebook("{lab}/{lab}.ipynb", "{lab}/{lab}.ipynb", parameters={{"QUICK": True}},
@@ -150,9 +153,10 @@ INSTRUCTOR_GRADING = """
 import json, subprocess
 from pathlib import Path
 from nbgrader.api import Gradebook
-from mlops_course.course import load_config, open_api, require_success
+from mlops_course.course.config import load_config
+from mlops_course.grading.nbgrader_api import open_api, require_success
 from mlops_course.errors import GradingError
-from mlops_course.feedback import generate_feedback
+from mlops_course.grading.feedback import generate_feedback
 course = Path("course").resolve()
 api = open_api(course)
 require_success(api.collect("{lab}"), "nbgrader collect", GradingError)
@@ -439,7 +443,7 @@ def test_kernels_talk_over_unix_sockets_in_a_short_private_folder(class_server):
 
 TIMED_LAB = """
 import json, time, papermill
-from mlops_course.kernel import ipc_kernel_config
+from mlops_course.course.kernel import ipc_kernel_config
 began = time.monotonic()
 papermill.execute_notebook("{lab}/{lab}.ipynb", "{lab}/timed-run.ipynb", parameters={{"QUICK": True}}, cwd="{lab}",
                            progress_bar=False, log_output=False, config=ipc_kernel_config())

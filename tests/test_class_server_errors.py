@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from mlops_course import classserver
+from mlops_course.classroom import server as classserver
 from mlops_course.cli import main
 from mlops_course.errors import ClassServerError
 

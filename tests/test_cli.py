@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from mlops_course.layout import lab_names
+from mlops_course.course.layout import lab_names
 
 from .conftest import ROOT
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mlops_course.cohort import lab_order, plot_scores, question_stats, read_gradebook
+from mlops_course.grading.cohort import lab_order, plot_scores, question_stats, read_gradebook
 
 from . import nbfactory as nbf
 
@@ -27,8 +27,8 @@ def test_are_questions_listed_in_lab_order(data):
 
 def test_is_the_lab_order_read_from_the_lab_notebook():
     """Does lab_order list Lab 01's graded cells as its notebook has them (which is not alphabetical)?"""
-    from mlops_course import notebooks
-    from mlops_course.layout import source_notebook
+    from mlops_course.course import notebooks
+    from mlops_course.course.layout import source_notebook
 
     from .conftest import ROOT
 

@@ -8,7 +8,7 @@ import zipfile
 
 import pytest
 
-from mlops_course.collect import collect_folder, collect_zip
+from mlops_course.grading.collect import collect_folder, collect_zip
 from mlops_course.errors import CollectError
 
 from .conftest import ROOT, copy_course

@@ -7,9 +7,10 @@ import pytest
 from jupyter_client.manager import AsyncKernelManager
 from nbgrader.utils import has_failed
 
-from mlops_course.course import load_config
-from mlops_course.execute_guard import GuardedExecute, StderrIsNotAnError
-from mlops_course.kernel import KERNEL_NAME
+from mlops_course.course.config import load_config
+from mlops_course.course.scoring import StderrIsNotAnError
+from mlops_course.grading.execute_guard import GuardedExecute
+from mlops_course.course.kernel import KERNEL_NAME
 
 from .conftest import ROOT
 
@@ -25,7 +26,7 @@ def graded_cell(*stderr: str, error: bool = False) -> nbformat.NotebookNode:
 def scored(cell: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """The cell as nbgrader scores it: after the step the course runs right after execution."""
     steps = load_config(ROOT).Autograde.autograde_preprocessors
-    assert steps[1] == "mlops_course.execute_guard.StderrIsNotAnError", steps
+    assert steps[1] == "mlops_course.course.scoring.StderrIsNotAnError", steps
     nb = nbformat.v4.new_notebook(cells=[cell])
     StderrIsNotAnError(config=load_config(ROOT)).preprocess(nb, {})
     return nb.cells[0]

@@ -1,6 +1,6 @@
 """Does the guarded executor end a graded kernel at once, without running the notebook's exit code?
 
-After the last cell nothing in a graded kernel is worth keeping, so mlops_course.execute_guard
+After the last cell nothing in a graded kernel is worth keeping, so mlops_course.grading.execute_guard
 kills it instead of asking it to exit: that saves about a second per submission, and a
 submission cannot make the batch wait with slow exit handlers of its own.
 """
@@ -11,8 +11,8 @@ import nbformat
 import pytest
 from jupyter_client.manager import AsyncKernelManager
 
-from mlops_course.execute_guard import GuardedExecute
-from mlops_course.kernel import KERNEL_NAME
+from mlops_course.grading.execute_guard import GuardedExecute
+from mlops_course.course.kernel import KERNEL_NAME
 
 pytestmark = pytest.mark.slow
 

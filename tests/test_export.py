@@ -7,8 +7,8 @@ import codecs
 import pandas as pd
 import pytest
 
-from mlops_course.autograde import summary_table
-from mlops_course.export import export_grades
+from mlops_course.grading.autograde import summary_table
+from mlops_course.grading.export import export_grades
 
 from . import nbfactory as nbf
 from .test_gradebook import cli as run_cli

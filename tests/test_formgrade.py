@@ -12,7 +12,7 @@ import time
 import urllib.error
 import urllib.request
 
-from mlops_course import postgres
+from mlops_course.classroom import postgres
 
 from . import nbfactory as nbf
 from .test_gradebook import assert_one_line_failure, cli

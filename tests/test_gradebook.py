@@ -1,4 +1,4 @@
-"""Tests of mlops_course.gradebook: new gradebooks made without nbgrader's alembic subprocess."""
+"""Tests of mlops_course.grading.gradebook: new gradebooks made without nbgrader's alembic subprocess."""
 
 import shutil
 import sqlite3
@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 from nbgrader.api import Gradebook
 
-from mlops_course import grading, postgres
+from mlops_course.grading import nbgrader_runs as grading
+from mlops_course.classroom import postgres
 from mlops_course.errors import GradebookError, GradingError
-from mlops_course.gradebook import alembic_head, create_sqlite_gradebook, require_gradebook, shown_url
+from mlops_course.grading.gradebook import alembic_head, create_sqlite_gradebook, require_gradebook, shown_url
 
 from . import nbfactory as nbf
 
@@ -133,7 +134,7 @@ def test_does_feedback_keep_earlier_pages_when_nbgrader_fails(graded_toy_class, 
     assert any(pages.glob("*.html"))
     empty = create_sqlite_gradebook(tmp_path / "empty.db")
     with pytest.raises(GradingError, match="feedback for 'ana'"):
-        from mlops_course.feedback import generate_feedback
+        from mlops_course.grading.feedback import generate_feedback
 
         generate_feedback(course, LAB, "ana", db_url=f"sqlite:///{empty}")
     assert snapshot(course) == before
@@ -200,7 +201,7 @@ def test_is_a_database_that_stops_mid_command_one_line(monkeypatch, tmp_path):
     """When the database drops the connection halfway through a command, is it one line and exit status 1?"""
     from sqlalchemy.exc import OperationalError
 
-    from mlops_course import export
+    from mlops_course.grading import export
 
     def dropped(*args, **kwargs):
         raise OperationalError("SELECT 1", {}, Exception("server closed the connection unexpectedly\n\tThis probably..."))

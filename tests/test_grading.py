@@ -7,8 +7,9 @@ import sys
 
 import pytest
 
-from mlops_course import grading, notebooks
-from mlops_course.course import open_api
+from mlops_course.grading import nbgrader_runs as grading
+from mlops_course.course import notebooks
+from mlops_course.grading.nbgrader_api import open_api
 
 from . import nbfactory as nbf
 

@@ -2,7 +2,7 @@
 
 The class server's load benchmark and end-to-end test run labs with papermill inside students'
 servers; over TCP, kernels started at the same moment can pick the same port and die
-(mlops_course.kernel.ipc_kernel_config explains the race).
+(mlops_course.course.kernel.ipc_kernel_config explains the race).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import nbformat
 import papermill
 import pytest
 
-from mlops_course.kernel import KERNEL_NAME, ipc_kernel_config
+from mlops_course.course.kernel import KERNEL_NAME, ipc_kernel_config
 
 pytestmark = pytest.mark.slow
 

@@ -16,11 +16,11 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from mlops_course.book import build_book
-from mlops_course.book_lab_links import launch_url
+from mlops_course.book.build import build_book
+from mlops_course.book.lab_links import launch_url
 from mlops_course.errors import BookBuildError
-from mlops_course.layout import lab_names
-from mlops_course.quiz import is_quiz
+from mlops_course.course.layout import lab_names
+from mlops_course.quiz.model import is_quiz
 
 from .conftest import ROOT
 from .test_book import pages, parse

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from mlops_course import limits
+from mlops_course.classroom import limits
 
 SMALL = limits.StudentLimits(processes=64, memory_bytes=256 * 1024**2)
 

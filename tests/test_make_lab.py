@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mlops_course.layout import lab_names
+from mlops_course.course.layout import lab_names
 
 from .conftest import ROOT
 from .servers import free_port, running, wait_for

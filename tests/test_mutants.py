@@ -1,4 +1,4 @@
-"""The mutation report (mlops_course.mutants): its slips, and that it finds a weakness planted in a lab's tests."""
+"""The mutation report (mlops_course.proof.mutants): its slips, and that it finds a weakness planted in a lab's tests."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlops_course import mutants, notebooks
+from mlops_course.proof import mutants
+from mlops_course.course import notebooks
 from mlops_course.errors import CourseError
 
 from .conftest import ROOT

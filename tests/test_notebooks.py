@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mlops_course import notebooks
-from mlops_course.layout import lab_names, source_notebook
+from mlops_course.course import notebooks
+from mlops_course.course.layout import lab_names, source_notebook
 
 from .conftest import ROOT
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from mlops_course import on_submit
-from mlops_course.course import COURSE_ID
+from mlops_course.classroom import on_submit
+from mlops_course.course.config import COURSE_ID
 from mlops_course.errors import ClassServerError
 
 LAB = "lab01-scoping"

@@ -25,7 +25,7 @@ import nbformat
 import nbgrader
 import pytest
 
-from mlops_course import grading
+from mlops_course.grading import nbgrader_runs as grading
 
 BIN = Path(sys.executable).parent
 ASSIGNMENT = "ps1"

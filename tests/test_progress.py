@@ -16,12 +16,13 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from mlops_course import notebooks, progress
+from mlops_course.course import notebooks
+from mlops_course.learner import progress
 from mlops_course.cli import main
 from mlops_course.errors import ProgressError
-from mlops_course.layout import lab_names, release_notebook, source_notebook
-from mlops_course.questions import questions
-from mlops_course.schedule import load_schedule
+from mlops_course.course.layout import lab_names, release_notebook, source_notebook
+from mlops_course.course.questions import questions
+from mlops_course.course.schedule import load_schedule
 
 from .conftest import KERNEL, ROOT, copy_course
 
@@ -217,8 +218,8 @@ def test_progress_from_the_gradebook_matches_the_grades(tmp_path):
     """Does the gradebook view mark full-mark test cells passed, others failed, and unsubmitted labs not started?"""
     from nbgrader.api import Gradebook
 
-    from mlops_course import grading
-    from mlops_course.course import load_config
+    from mlops_course.grading import nbgrader_runs as grading
+    from mlops_course.course.config import load_config
 
     lab = LABS[0]
     course = copy_course(tmp_path / "course", [lab])

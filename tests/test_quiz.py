@@ -7,7 +7,7 @@ marks, the blank zero and every single wrong option zero for its question
 (batched: submission k answers every question with its k-th wrong answer). Real
 nbgrader, through the course's sandboxed `autograde`, grades the key, the blank
 and the first wrong submission; the other submissions are proven on the shared
-prefix (`mlops_course.shared_prefix`), which must agree with nbgrader. The released notebook
+prefix (`mlops_course.proof.shared_prefix`), which must agree with nbgrader. The released notebook
 holds no key. The cohort report shows each quiz question's difficulty and
 discrimination. In the built book, a browser answers a question wrongly and
 rightly and sees the matching explanation, offline.
@@ -26,10 +26,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlops_course import grading, notebooks, quiz, shared_prefix
-from mlops_course.autograde import autograde
+from mlops_course.grading import nbgrader_runs as grading
+from mlops_course.course import notebooks
+from mlops_course.quiz import model as quiz
+from mlops_course.proof import shared_prefix
+from mlops_course.grading.autograde import autograde
 from mlops_course.errors import QuizError
-from mlops_course.layout import release_notebook, source_notebook
+from mlops_course.course.layout import release_notebook, source_notebook
 
 from .conftest import ROOT, copy_course
 
@@ -203,7 +206,7 @@ def test_released_quiz_holds_no_key(chapter):
 
 def test_quizzes_are_not_held_to_the_lab_rules_they_do_not_need():
     """Do quizzes release without a QUICK parameters cell while labs still need one?"""
-    from mlops_course.release import check_metadata
+    from mlops_course.grading.release import check_metadata
 
     check_metadata(source_notebook(ROOT, "quiz-01-scoping"))
     assert quiz.is_quiz("quiz-01-scoping") and not quiz.is_quiz("lab01-scoping")
@@ -232,7 +235,7 @@ def key_in_other_forms(found: quiz.Quiz) -> dict:
 
 
 # Real nbgrader grades these submissions of every quiz; the others are proven on the shared prefix
-# (one process per quiz, each submission in a fork of it: mlops_course.shared_prefix).
+# (one process per quiz, each submission in a fork of it: mlops_course.proof.shared_prefix).
 GRADED_FOR_REAL = ("key", "blank", "wrong-1")
 
 
@@ -348,7 +351,7 @@ def test_every_wrong_option_loses_its_questions_points(chapter, graded):
 def test_the_cohort_report_shows_each_quiz_questions_difficulty_and_discrimination(graded, tmp_path):
     """Does the cohort report list every quiz question with the share of students who got it right and a
     discrimination, and show each quiz on the page?"""
-    from mlops_course.cohort import question_stats, read_gradebook, write_report
+    from mlops_course.grading.cohort import question_stats, read_gradebook, write_report
 
     course, scores, _ = graded
     stats = question_stats(read_gradebook(course).questions)
@@ -447,7 +450,7 @@ def test_a_broken_quiz_fails_the_strict_book_build(tmp_path):
     path = quiz.quiz_dir(tmp_path) / "01-scoping.yml"
     path.write_text(path.read_text().replace("tolerance: 0.005", "precision: 3", 1))
     result = subprocess.run([sys.executable, "-c", "import sys; from pathlib import Path; "
-                             "from mlops_course.book import build_book; build_book(Path(sys.argv[1]))", str(tmp_path)],
+                             "from mlops_course.book.build import build_book; build_book(Path(sys.argv[1]))", str(tmp_path)],
                             capture_output=True, text=True, timeout=600, check=False)
     assert result.returncode != 0 and BookBuildError.__name__ in result.stderr
     assert "01-scoping.yml" in result.stderr + result.stdout and "cost-threshold" in result.stderr + result.stdout

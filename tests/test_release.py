@@ -9,10 +9,10 @@ import sys
 
 import pytest
 
-from mlops_course import notebooks
+from mlops_course.course import notebooks
 from mlops_course.errors import NotebookMetadataError, UnknownLabError
-from mlops_course.layout import lab_names, source_notebook
-from mlops_course.release import release
+from mlops_course.course.layout import lab_names, source_notebook
+from mlops_course.grading.release import release
 
 from .conftest import ROOT, copy_course
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from nbgrader.api import Gradebook
 
-from mlops_course.course import load_config
+from mlops_course.course.config import load_config
 
 from . import nbfactory as nbf
 from .test_gradebook import cli

@@ -6,9 +6,9 @@ import copy
 
 import pytest
 
-from mlops_course import notebooks
-from mlops_course.layout import source_notebook
-from mlops_course.rubrics import RUBRIC_DIR, RubricPreprocessor, rubric_sections
+from mlops_course.course import notebooks
+from mlops_course.course.layout import source_notebook
+from mlops_course.grading.rubrics import RUBRIC_DIR, RubricPreprocessor, rubric_sections
 
 from .conftest import ROOT
 from .labs.mistakes import HANDS_ON

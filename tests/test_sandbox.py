@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from mlops_course import autograde, grading, notebooks
-from mlops_course.layout import source_notebook
-from mlops_course.sandbox import Limits, Sandbox
+from mlops_course.grading import autograde
+from mlops_course.grading import nbgrader_runs as grading
+from mlops_course.course import notebooks
+from mlops_course.course.layout import source_notebook
+from mlops_course.grading.sandbox import Limits, Sandbox
 
 from .conftest import ROOT, copy_course, lab_points
 
@@ -64,7 +66,7 @@ def test_kernels_get_a_built_font_list(tmp_path):
     """Does a sandboxed kernel start with matplotlib's font list already built, in a folder of its own?"""
     import asyncio
 
-    from mlops_course.sandbox import SandboxedKernelManager, warm_matplotlib_cache
+    from mlops_course.grading.sandbox import SandboxedKernelManager, warm_matplotlib_cache
 
     fonts = warm_matplotlib_cache(tmp_path / "fonts")
     assert fonts is not None and list(fonts.glob("fontlist-*.json")), "the font list was not built"
@@ -81,7 +83,7 @@ def test_kernels_get_their_share_of_threads(tmp_path, threads, expected):
     """Is a kernel's OpenMP and BLAS thread count set when the batch gives one, and left alone otherwise?"""
     import asyncio
 
-    from mlops_course.sandbox import THREAD_VARIABLES, SandboxedKernelManager
+    from mlops_course.grading.sandbox import THREAD_VARIABLES, SandboxedKernelManager
 
     runtime = tmp_path / "runtime"
     runtime.mkdir()
@@ -104,7 +106,7 @@ def test_a_batch_gives_each_kernel_its_share_of_the_cores(tmp_path, monkeypatch)
 
 def test_the_kernels_user_reads_the_bound_etc_files_and_nothing_else(tmp_path):
     """As the sandbox's own user: are the certificates and time zone bound from /etc readable, and /etc/shadow absent?"""
-    from mlops_course.sandbox import FIRST_SANDBOX_UID, kernel_environment
+    from mlops_course.grading.sandbox import FIRST_SANDBOX_UID, kernel_environment
 
     sandbox = Sandbox.detect()
     if not sandbox.separate_user:
@@ -124,7 +126,7 @@ def test_the_kernels_user_reads_the_bound_etc_files_and_nothing_else(tmp_path):
 
 def test_batches_graded_at_the_same_time_get_different_user_ids(tmp_path):
     """Do two batches running at once get blocks of user ids of their own, and is a finished batch's block reused?"""
-    from mlops_course.sandbox import FIRST_SANDBOX_UID, UIDS_PER_BATCH, reserved_uids
+    from mlops_course.grading.sandbox import FIRST_SANDBOX_UID, UIDS_PER_BATCH, reserved_uids
 
     with reserved_uids(tmp_path) as first, reserved_uids(tmp_path) as second:
         assert first == FIRST_SANDBOX_UID

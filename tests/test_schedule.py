@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from mlops_course.errors import ScheduleError
-from mlops_course.layout import lab_names
-from mlops_course.schedule import SCHEDULE_FILE, load_schedule, parse_schedule
+from mlops_course.course.layout import lab_names
+from mlops_course.course.schedule import SCHEDULE_FILE, load_schedule, parse_schedule
 
 from .conftest import ROOT
 

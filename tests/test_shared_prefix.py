@@ -11,7 +11,7 @@ from __future__ import annotations
 import nbformat
 import pytest
 
-from mlops_course import shared_prefix
+from mlops_course.proof import shared_prefix
 from mlops_course.errors import GradingError
 
 from . import nbfactory as nbf
@@ -63,7 +63,7 @@ def test_a_wrong_answer_loses_the_cell_and_the_self_check_sees_what_learners_see
 
 def test_the_whole_run_self_checks_the_finished_notebook_as_check_would(proof):
     """Does the whole run end with check()'s report: every question passed on visible tests, the answer in words to write?"""
-    from mlops_course.selfcheck import Report, Status
+    from mlops_course.learner.selfcheck import Report, Status
 
     report = Report.from_json(proof.self_check)
     statuses = {r.question.id: r.status for r in report.results}

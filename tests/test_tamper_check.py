@@ -8,7 +8,7 @@ import numpy
 import pandas
 import pytest
 
-from mlops_course import tamper_check
+from mlops_course.grading import tamper_check
 
 
 def _as_if_from_a_cell(func):

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from mlops_course import notebooks
+from mlops_course.course import notebooks
 from mlops_course.cli import main
 from mlops_course.errors import SelfCheckError
-from mlops_course.layout import lab_names, release_notebook, source_notebook
-from mlops_course.questions import questions
-from mlops_course.validate import validate_notebook
+from mlops_course.course.layout import lab_names, release_notebook, source_notebook
+from mlops_course.course.questions import questions
+from mlops_course.learner.validate import validate_notebook
 
 from .conftest import ROOT
 

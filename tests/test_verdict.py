@@ -1,6 +1,6 @@
 """Do the grader, check(), validate and progress give one verdict on answers that write warnings or stderr?
 
-The course's rule (`mlops_course.course.cell_passes`): only an error (a failed
+The course's rule (`mlops_course.course.config.cell_passes`): only an error (a failed
 assertion, an exception) costs points. A toy lab whose correct answers trigger
 warnings of every kind (a pandas deprecation whose class name has a digit, a
 scikit-learn ConvergenceWarning with a message over several lines, a learner's
@@ -19,10 +19,12 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from mlops_course import autograde, grading, notebooks
-from mlops_course.course import cell_passes
-from mlops_course.execute_guard import StderrIsNotAnError
-from mlops_course.sandbox import Limits
+from mlops_course.grading import autograde
+from mlops_course.grading import nbgrader_runs as grading
+from mlops_course.course import notebooks
+from mlops_course.course.config import cell_passes
+from mlops_course.course.scoring import StderrIsNotAnError
+from mlops_course.grading.sandbox import Limits
 
 from . import nbfactory as nbf
 from .conftest import ROOT
@@ -148,7 +150,7 @@ def test_the_grader_runs_without_the_environment_on_path(graded, tmp_path):
 @pytest.mark.slow
 def test_warnings_and_learner_stderr_are_visible_in_feedback(graded):
     """Does the feedback still show the warnings and the learner's own stderr message?"""
-    from mlops_course.feedback import generate_feedback
+    from mlops_course.grading.feedback import generate_feedback
 
     course, _, _ = graded
     [page] = generate_feedback(course, LAB, student="wanda")
@@ -160,11 +162,11 @@ def test_warnings_and_learner_stderr_are_visible_in_feedback(graded):
 @pytest.mark.slow
 def test_check_validate_and_progress_agree_with_the_grader(tmp_path):
     """Do check(), validate and progress pass exactly the questions the grader passes?"""
-    from mlops_course.progress import PASSED, question_status
-    from mlops_course.questions import cells_by_id, questions
-    from mlops_course.scratch import execute
-    from mlops_course.selfcheck import Status, check_notebook
-    from mlops_course.validate import validate_notebook
+    from mlops_course.learner.progress import PASSED, question_status
+    from mlops_course.course.questions import cells_by_id, questions
+    from mlops_course.learner.scratch import execute
+    from mlops_course.learner.selfcheck import Status, check_notebook
+    from mlops_course.learner.validate import validate_notebook
 
     path = tmp_path / LAB / f"{LAB}.ipynb"
     notebooks.write(warnings_lab(), path)
@@ -185,8 +187,8 @@ def test_check_validate_and_progress_agree_with_the_grader(tmp_path):
 @pytest.mark.slow
 def test_feedback_keeps_a_visible_failure_and_shows_no_hidden_test(graded):
     """Does a visible failure keep its message though its traceback quoted hidden lines, with no hidden text or marker shown?"""
-    from mlops_course.feedback import HIDDEN_FAILURE, generate_feedback
-    from mlops_course.release import HIDDEN_TEST_MARKERS
+    from mlops_course.grading.feedback import HIDDEN_FAILURE, generate_feedback
+    from mlops_course.grading.release import HIDDEN_TEST_MARKERS
 
     course, _, _ = graded
     [page] = generate_feedback(course, HIDDEN_LAB, student="wanda")
@@ -218,7 +220,7 @@ def chain_lab() -> nbformat.NotebookNode:
 
 
 def explained(nb, source: str, with_outputs: bool = False) -> dict:
-    from mlops_course.selfcheck import explain, run_visible_tests
+    from mlops_course.learner.selfcheck import explain, run_visible_tests
 
     namespace: dict = {}
     exec(source, namespace)
@@ -257,8 +259,8 @@ def test_a_cell_that_raised_is_named():
 @pytest.mark.slow
 def test_every_tool_reports_a_syntax_error_in_the_answer_cell(tmp_path):
     """Do `mlops-course check` and validate both say the answer cell raised SyntaxError, and the knock-on?"""
-    from mlops_course.selfcheck import check_notebook
-    from mlops_course.validate import validate_notebook
+    from mlops_course.learner.selfcheck import check_notebook
+    from mlops_course.learner.validate import validate_notebook
 
     path = tmp_path / "lab97-chain" / "lab97-chain.ipynb"
     notebooks.write(notebooks.with_answer(chain_lab(), "base", "def base(:\n    return 1"), path)
@@ -275,7 +277,7 @@ def test_check_from_the_course_root_suggests_a_path_that_works(tmp_path, monkeyp
     import re
 
     from mlops_course.errors import SelfCheckError
-    from mlops_course.selfcheck import find_notebook
+    from mlops_course.learner.selfcheck import find_notebook
 
     notebooks.write(chain_lab(), tmp_path / "labs" / "lab97-chain" / "lab97-chain.ipynb")
     (tmp_path / "README.md").write_text("a course")

@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 import yaml
 from traitlets.config import Config
 
-from mlops_course.course import COURSE_ID, DB_URL_ENV, EXCHANGE_ENV
+from mlops_course.course.config import COURSE_ID, DB_URL_ENV, EXCHANGE_ENV
 from mlops_course.tracking import TRACKING_URI_ENV
 
 from .conftest import ROOT

@@ -1,3 +1,3 @@
-from .cli import main
+from mlops_course.cli import main
 
 main()

@@ -6,7 +6,7 @@ from typing import Iterable
 
 import pandas as pd
 
-from .errors import DataError, DataTypeError
+from mlops_course.errors import DataError, DataTypeError
 
 
 def require_frame(frame: object, columns: Iterable[str] = (), name: str = "data", allow_empty: bool = False) -> pd.DataFrame:

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Callable, NoReturn, Sequence
 
-from .errors import CourseError
+from mlops_course.errors import CourseError
 
 
 def fail(message: str) -> NoReturn:
@@ -20,20 +20,20 @@ def fail(message: str) -> NoReturn:
 
 
 def _root(args: argparse.Namespace) -> Path:
-    from .layout import find_root
+    from mlops_course.course.layout import find_root
 
     return find_root(Path(args.root) if args.root else None)
 
 
 def cmd_labs(args: argparse.Namespace) -> None:
-    from .layout import lab_names
+    from mlops_course.course.layout import lab_names
 
     for name in lab_names(_root(args)):
         print(name)
 
 
 def cmd_release(args: argparse.Namespace) -> None:
-    from .release import release
+    from mlops_course.grading.release import release
 
     root = _root(args)
     for path in release(root, args.lab):
@@ -41,13 +41,13 @@ def cmd_release(args: argparse.Namespace) -> None:
 
 
 def cmd_install_kernel(args: argparse.Namespace) -> None:
-    from .kernel import install_kernel
+    from mlops_course.course.kernel import install_kernel
 
     print(f"installed the course kernel in {install_kernel()}")
 
 
 def cmd_book(args: argparse.Namespace) -> None:
-    from .book import build_book
+    from mlops_course.book.build import build_book
 
     out = build_book(_root(args), strict=not args.allow_warnings)
     print(f"book built: {out / 'index.html'}")
@@ -64,7 +64,7 @@ def _size(text: str) -> int:
 
 
 def cmd_collect(args: argparse.Namespace) -> None:
-    from .collect import collect_folder, collect_zip
+    from mlops_course.grading.collect import collect_folder, collect_zip
 
     root, source = _root(args), Path(args.source)
     if source.suffix.lower() == ".zip":
@@ -81,8 +81,8 @@ def cmd_collect(args: argparse.Namespace) -> None:
 
 
 def cmd_autograde(args: argparse.Namespace) -> None:
-    from .autograde import autograde, summary_table
-    from .sandbox import Limits
+    from mlops_course.grading.autograde import autograde, summary_table
+    from mlops_course.grading.sandbox import Limits
 
     root = _root(args)
     _require_submissions(root, args.lab, args.student or [])
@@ -95,9 +95,9 @@ def cmd_autograde(args: argparse.Namespace) -> None:
 
 def _require_submissions(root: Path, lab: str | None, students: list[str]) -> None:
     """Fail, naming the folder, when there is nothing (or no such student) to grade: grading nothing is no success."""
-    from .autograde import submitted_students
-    from .course import load_config
-    from .layout import resolve_labs
+    from mlops_course.course.config import load_config
+    from mlops_course.course.layout import resolve_labs
+    from mlops_course.grading.autograde import submitted_students
 
     folder = load_config(root).CourseDirectory.submitted_directory
     handed_in = {s for name in resolve_labs(root, lab) for s in submitted_students(root, name)}
@@ -110,7 +110,7 @@ def _require_submissions(root: Path, lab: str | None, students: list[str]) -> No
 
 
 def cmd_feedback(args: argparse.Namespace) -> None:
-    from .feedback import generate_feedback
+    from mlops_course.grading.feedback import generate_feedback
 
     root = _root(args)
     _warn_provisional(root, args.db_url, args.lab, args.student)
@@ -122,7 +122,7 @@ def cmd_feedback(args: argparse.Namespace) -> None:
 
 def _warn_provisional(root: Path, db_url: str | None, lab: str | None = None, student: str | None = None) -> None:
     """Warn before sending out scores that still miss the manual grading of answers in words."""
-    from .export import pending_manual, provisional
+    from mlops_course.grading.export import pending_manual, provisional
 
     pending = pending_manual(root, db_url)
     if lab:
@@ -134,7 +134,7 @@ def _warn_provisional(root: Path, db_url: str | None, lab: str | None = None, st
 
 
 def cmd_export(args: argparse.Namespace) -> None:
-    from .export import export_grades
+    from mlops_course.grading.export import export_grades
 
     root = _root(args)
     _warn_provisional(root, args.db_url)
@@ -143,7 +143,7 @@ def cmd_export(args: argparse.Namespace) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> None:
-    from .cohort import write_report
+    from mlops_course.grading.cohort import write_report
 
     root = _root(args)
     roster = None
@@ -159,7 +159,7 @@ def cmd_report(args: argparse.Namespace) -> None:
 def cmd_formgrade(args: argparse.Namespace) -> None:
     import subprocess
 
-    from .formgrade import formgrade_command, formgrade_environment
+    from mlops_course.grading.formgrade import formgrade_command, formgrade_environment
 
     root = _root(args)
     env = formgrade_environment(root, args.db_url)
@@ -175,7 +175,7 @@ def cmd_formgrade(args: argparse.Namespace) -> None:
 
 
 def cmd_roster(args: argparse.Namespace) -> None:
-    from .roster import import_roster
+    from mlops_course.grading.roster import import_roster
 
     count, created = import_roster(_root(args), Path(args.file), db_url=args.db_url)
     if created:
@@ -184,7 +184,7 @@ def cmd_roster(args: argparse.Namespace) -> None:
 
 
 def cmd_sandbox(args: argparse.Namespace) -> None:
-    from .sandbox import Sandbox
+    from mlops_course.grading.sandbox import Sandbox
 
     sandbox = Sandbox.detect()
     print("Enforced while grading:")
@@ -195,7 +195,7 @@ def cmd_sandbox(args: argparse.Namespace) -> None:
 
 
 def cmd_check(args: argparse.Namespace) -> None:
-    from .selfcheck import check_notebook, print_report
+    from mlops_course.learner.selfcheck import check_notebook, print_report
 
     report = check_notebook(Path(args.notebook), question=args.question, quick=args.quick)
     print_report(report)
@@ -204,7 +204,7 @@ def cmd_check(args: argparse.Namespace) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> None:
-    from .validate import validate_notebook
+    from mlops_course.learner.validate import validate_notebook
 
     result = validate_notebook(Path(args.notebook), quick=args.quick)
     print(result.text())
@@ -213,9 +213,9 @@ def cmd_validate(args: argparse.Namespace) -> None:
 
 
 def cmd_progress(args: argparse.Namespace) -> None:
-    from . import progress
-    from .errors import CourseRootNotFoundError
-    from .schedule import load_schedule
+    from mlops_course.course.schedule import load_schedule
+    from mlops_course.errors import CourseRootNotFoundError
+    from mlops_course.learner import progress
 
     try:
         root = _root(args)
@@ -241,7 +241,7 @@ def cmd_progress(args: argparse.Namespace) -> None:
 
 
 def cmd_quiz_sheet(args: argparse.Namespace) -> None:
-    from .quiz import load_quiz, quiz_path, sheet_html, sheet_markdown
+    from mlops_course.quiz.model import load_quiz, quiz_path, sheet_html, sheet_markdown
 
     quiz = load_quiz(quiz_path(_root(args), args.chapter))
     if not args.output:
@@ -254,8 +254,8 @@ def cmd_quiz_sheet(args: argparse.Namespace) -> None:
 
 
 def cmd_quiz(args: argparse.Namespace) -> None:
-    from .quiz import generate, load_all, load_quiz, quiz_path
-    from .release import release
+    from mlops_course.grading.release import release
+    from mlops_course.quiz.model import generate, load_all, load_quiz, quiz_path
 
     root = _root(args)
     if args.action == "validate":
@@ -272,7 +272,7 @@ def cmd_quiz(args: argparse.Namespace) -> None:
 
 
 def cmd_class_server(args: argparse.Namespace) -> None:
-    from . import classserver
+    from mlops_course.classroom import server as classserver
 
     root = _root(args)
     state = Path(args.state) if args.state else classserver.default_state(root)
@@ -294,8 +294,9 @@ def cmd_class_server(args: argparse.Namespace) -> None:
 
 
 def _switch_grading_on_submit(root: Path, state: Path, args: argparse.Namespace) -> None:
-    from . import classserver, on_submit
-    from .layout import resolve_labs
+    from mlops_course.classroom import on_submit
+    from mlops_course.classroom import server as classserver
+    from mlops_course.course.layout import resolve_labs
 
     if not args.lab:
         fail("which lab? mlops-course class-server grade-on-submit --lab LAB [--per-hour N | --off]")
@@ -311,7 +312,7 @@ def _switch_grading_on_submit(root: Path, state: Path, args: argparse.Namespace)
 
 
 def cmd_canary(args: argparse.Namespace) -> None:
-    from .canary import canary
+    from mlops_course.proof.canary import canary
 
     pip_options = [option for path in args.find_links for option in ("--find-links", path)]
     pip_options += ["--no-index"] if args.no_index else []
@@ -324,7 +325,7 @@ def cmd_canary(args: argparse.Namespace) -> None:
 
 
 def cmd_upgrade(args: argparse.Namespace) -> None:
-    from .canary import Report, upgrade
+    from mlops_course.proof.canary import Report, upgrade
 
     moved = upgrade(_root(args), Report.load(Path(args.report)))
     for package, (old, new) in moved.items():
@@ -334,9 +335,9 @@ def cmd_upgrade(args: argparse.Namespace) -> None:
 
 
 def cmd_mutants(args: argparse.Namespace) -> None:
-    from .layout import lab_names
-    from .mutants import run, save
-    from .quiz import is_quiz
+    from mlops_course.course.layout import lab_names
+    from mlops_course.proof.mutants import run, save
+    from mlops_course.quiz.model import is_quiz
 
     root = _root(args)
     labs = [args.lab] if args.lab else [lab for lab in lab_names(root) if not is_quiz(lab)]
@@ -494,7 +495,7 @@ def database_failure(exc: BaseException) -> str | None:
     """One line for a database that stopped answering mid-command (a stopped server), or None for other errors."""
     from sqlalchemy.exc import DBAPIError
 
-    from .gradebook import error_line
+    from mlops_course.grading.gradebook import error_line
 
     if not isinstance(exc, DBAPIError):
         return None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .checks import require_frame
+from mlops_course.checks import require_frame
 
 TABLES = ("flights", "weather", "planes", "airports", "airlines")
 ALL_MONTHS = tuple(range(1, 13))

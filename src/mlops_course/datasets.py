@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import __version__
-from .checks import require_frame
-from .data import load_flights, load_table
+from mlops_course import __version__
+from mlops_course.checks import require_frame
+from mlops_course.data import load_flights, load_table
 
 TARGET = "late"
 LATE_THRESHOLD_MINUTES = 15

@@ -21,8 +21,8 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from .checks import require_frame
-from .errors import DataError
+from mlops_course.checks import require_frame
+from mlops_course.errors import DataError
 
 DEFAULT_BINS = 10
 # Empty bins would make PSI infinite (log of zero); a small floor keeps it finite and comparable.

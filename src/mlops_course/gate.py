@@ -25,8 +25,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .errors import CourseError
-from .models import CHAMPION, MODEL_NAME, TrainedModel, evaluate
+from mlops_course.errors import CourseError
+from mlops_course.models import CHAMPION, MODEL_NAME, TrainedModel, evaluate
 
 # Metrics where a larger value is better; the others (expected cost) are costs.
 HIGHER_IS_BETTER = {"roc_auc"}
@@ -139,7 +139,7 @@ def champion_version(name: str = MODEL_NAME) -> str:
 
 def measure(model: TrainedModel, frame: pd.DataFrame, slice_column: str) -> tuple[dict, dict]:
     """A model's metrics and per-slice costs on ``frame``."""
-    from .stages import slice_costs
+    from mlops_course.stages import slice_costs
 
     return evaluate(model, frame), slice_costs(model, frame, slice_column)
 

@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import forest
-from .checks import require_frame
-from .datasets import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES, TARGET, features_and_target
-from .tracking import personal_name
+from mlops_course import forest
+from mlops_course.checks import require_frame
+from mlops_course.datasets import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES, TARGET, features_and_target
+from mlops_course.tracking import personal_name
 
 # On a class server each student registers a model of their own (`mc-alice.flight-delay`, see personal_name).
 MODEL_NAME = personal_name("flight-delay")
@@ -182,7 +182,7 @@ def ensure_champion(snapshots: Path, train_months: list[int], validation_months:
     """
     import mlflow
 
-    from .datasets import ensure_snapshot, log_lineage, split_by_months
+    from mlops_course.datasets import ensure_snapshot, log_lineage, split_by_months
 
     client = mlflow.MlflowClient()
     try:

@@ -16,8 +16,8 @@ from typing import Iterator
 
 import pandas as pd
 
-from .checks import require_frame
-from .datasets import TARGET
+from mlops_course.checks import require_frame
+from mlops_course.datasets import TARGET
 
 DATE_COLUMNS = ["year", "month", "day"]
 # Columns that exist only once a flight has left: never part of what the model sees live.

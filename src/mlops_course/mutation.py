@@ -37,9 +37,9 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from .datasets import FEATURES, TARGET, WEATHER_COLUMNS, build_dataset, split_by_months
-from .errors import CourseError
-from .schema import Schema
+from mlops_course.datasets import FEATURES, TARGET, WEATHER_COLUMNS, build_dataset, split_by_months
+from mlops_course.errors import CourseError
+from mlops_course.schema import Schema
 
 TRAIN_MONTHS = [1, 2, 3, 4, 5, 6, 7, 8]
 VALIDATION_MONTHS = [9, 10]
@@ -90,7 +90,7 @@ class _ByContent:
     """A table that hashes and compares by its content, so that lru_cache can key on it."""
 
     def __init__(self, frame: pd.DataFrame):
-        from .datasets import fingerprint
+        from mlops_course.datasets import fingerprint
 
         self.frame, self.key = frame, fingerprint(frame)
 
@@ -114,7 +114,7 @@ def _fitted(data: _ByContent, seed: int, features: tuple[str, ...], blank: tuple
 
 
 def _fit(dataset: pd.DataFrame, seed: int, features: list[str] | None, blank: tuple[str, ...], max_iter: int) -> Model:
-    from .models import best_threshold, build_pipeline
+    from mlops_course.models import best_threshold, build_pipeline
 
     features = list(features or FEATURES)
     splits = split_by_months(dataset, train=TRAIN_MONTHS, validation=VALIDATION_MONTHS)
@@ -141,7 +141,7 @@ def honest_subject(fraction: float = 0.02, seed: int = 0) -> Subject:
 
     The sample is built once per (fraction, seed), and each caller gets its own copy of it.
     """
-    from .stages import reference_schema
+    from mlops_course.stages import reference_schema
 
     dataset = pickle.loads(_sample(float(fraction), int(seed)))
     return Subject(dataset, fit_model(dataset, seed), train_model, reference_schema())

@@ -28,9 +28,20 @@ from pathlib import Path
 
 import yaml
 
-from .errors import CourseError
-from .stages import (MODEL, METRICS, PARAMS, RAW, REGISTERED, SCHEMA, SLICES, SPLITS, STAGES, VALIDATED,
-                     reference_schema)
+from mlops_course.errors import CourseError
+from mlops_course.stages import (
+    METRICS,
+    MODEL,
+    PARAMS,
+    RAW,
+    REGISTERED,
+    SCHEMA,
+    SLICES,
+    SPLITS,
+    STAGES,
+    VALIDATED,
+    reference_schema,
+)
 
 # The settings of the course's pipeline. A key that is not here is a typo until someone adds it.
 DEFAULT_PARAMS: dict = {

@@ -24,8 +24,8 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
-from .checks import require_frame
-from .errors import DataError
+from mlops_course.checks import require_frame
+from mlops_course.errors import DataError
 
 TYPES = ("boolean", "integer", "float", "datetime", "string")
 ANOMALY_KINDS = ("missing_column", "extra_column", "type_change", "unexpected_nulls", "out_of_range", "new_category")

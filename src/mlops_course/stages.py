@@ -20,10 +20,10 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from .datasets import FEATURES, TARGET, build_dataset, split_by_months
-from .errors import DataError
-from .schema import Schema, infer_schema
-from .schema import validate as validate_frame
+from mlops_course.datasets import FEATURES, TARGET, build_dataset, split_by_months
+from mlops_course.errors import DataError
+from mlops_course.schema import Schema, infer_schema
+from mlops_course.schema import validate as validate_frame
 
 STAGES = ("ingest", "validate", "split", "train", "evaluate", "register")
 # Where every stage reads and writes, relative to the pipeline's folder (the DVC project).
@@ -89,7 +89,7 @@ def split(folder: Path, params: dict) -> None:
 
 def train(folder: Path, params: dict) -> None:
     """Fit the reference model and choose its threshold on the validation months."""
-    from .models import train as fit
+    from mlops_course.models import train as fit
 
     settings = dict(params["train"])
     model = fit(pd.read_parquet(folder / SPLITS["train"]), pd.read_parquet(folder / SPLITS["validation"]),
@@ -100,7 +100,7 @@ def train(folder: Path, params: dict) -> None:
 
 def evaluate(folder: Path, params: dict) -> None:
     """Metrics on the test months, overall and per slice (e.g. per origin airport)."""
-    from .models import evaluate as measure
+    from mlops_course.models import evaluate as measure
 
     model = load_model(folder)
     test = pd.read_parquet(folder / SPLITS["test"])
@@ -114,8 +114,8 @@ def register(folder: Path, params: dict) -> None:
     """Log the model to MLflow, register it and point the candidate alias at it (the gate moves ``champion``)."""
     import mlflow
 
-    from .models import log_and_register
-    from .tracking import use_experiment
+    from mlops_course.models import log_and_register
+    from mlops_course.tracking import use_experiment
 
     settings = params["register"]
     model = load_model(folder)
@@ -136,7 +136,7 @@ def load_model(folder: Path):
 
 def slice_costs(model, frame: pd.DataFrame, column: str) -> dict[str, dict[str, float]]:
     """Expected cost and number of flights per value of ``column``: a model can win overall and lose a slice."""
-    from .models import expected_cost
+    from mlops_course.models import expected_cost
 
     if column not in frame.columns:
         raise DataError(f"evaluate.slice_column is '{column}', which is not a column of the test data")

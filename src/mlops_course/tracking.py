@@ -75,7 +75,6 @@ def use_experiment(name: str, workdir: Path | None = None) -> str:
     database; a tracking server decides where artifacts go itself.
     """
     import mlflow
-
     from mlflow.exceptions import MlflowException
 
     uri = configure_tracking(workdir)

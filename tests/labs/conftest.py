@@ -4,7 +4,7 @@
   papermill with the CI parameters; its last cell is the learner's self-check (PAPERMILL_LABS: Lab 01);
 - `graded`: real nbgrader, through the course's sandboxed `autograde`, grades a small class: the
   solution, the blank lab and the wrong answers of `mistakes.graded_for_real`;
-- `proven`: every wrong answer proven on the shared prefix (`mlops_course.shared_prefix`). These
+- `proven`: every wrong answer proven on the shared prefix (`mlops_course.proof.shared_prefix`). These
   runs start in the background when the first lab test runs and go on while the other tests use
   the cores; the tests that need them run last (see `pytest_collection_modifyitems`);
 - `built_project`: the lab's folder after the shared prefix's whole run of the solution: the
@@ -22,11 +22,13 @@ from pathlib import Path
 
 import pytest
 
-from mlops_course import grading, notebooks, shared_prefix
-from mlops_course.autograde import autograde
-from mlops_course.course import GRADING_DIR, IGNORED_FILES
-from mlops_course.layout import release_notebook, source_notebook
-from mlops_course.questions import without_hidden_tests
+from mlops_course.grading import nbgrader_runs as grading
+from mlops_course.course import notebooks
+from mlops_course.proof import shared_prefix
+from mlops_course.grading.autograde import autograde
+from mlops_course.course.config import GRADING_DIR, IGNORED_FILES
+from mlops_course.course.layout import release_notebook, source_notebook
+from mlops_course.course.questions import without_hidden_tests
 
 from ..conftest import ARTIFACTS, KERNEL, PROOFS_DONE, ROOT, copy_course, import_before_threads
 from . import mistakes
@@ -139,7 +141,7 @@ def prove_lab(lab: str, work: Path, root: Path = ROOT, students: list[str] | Non
 
     The graded notebook is the solution with its hidden tests, in CI mode, as nbgrader grades it.
     """
-    from mlops_course.questions import find_question, questions
+    from mlops_course.course.questions import find_question, questions
 
     solution = notebooks.read(source_notebook(root, lab))
     found = questions(solution)

@@ -12,9 +12,10 @@ from pathlib import Path
 import yaml
 from nbformat import NotebookNode
 
-from mlops_course import notebooks, shared_prefix
-from mlops_course.layout import lab_names
-from mlops_course.quiz import is_quiz
+from mlops_course.course import notebooks
+from mlops_course.proof import shared_prefix
+from mlops_course.course.layout import lab_names
+from mlops_course.quiz.model import is_quiz
 
 from ..conftest import ROOT
 

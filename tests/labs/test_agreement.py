@@ -1,6 +1,6 @@
 """Do the shared-prefix route and real nbgrader give every test cell the same score?
 
-The wrong answers are proven on the shared prefix (`mlops_course.shared_prefix`), which is
+The wrong answers are proven on the shared prefix (`mlops_course.proof.shared_prefix`), which is
 cheaper than grading each one with nbgrader. This proof keeps the cheap route honest: on every
 lab, the solution's score in every test cell and the scores of the wrong answers real nbgrader
 grades (`mistakes.graded_for_real`) must be the same by both routes. A toy lab whose test can tell
@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import pytest
 
-from mlops_course import grading, notebooks, shared_prefix
-from mlops_course.autograde import autograde
-from mlops_course.layout import source_notebook
+from mlops_course.grading import nbgrader_runs as grading
+from mlops_course.course import notebooks
+from mlops_course.proof import shared_prefix
+from mlops_course.grading.autograde import autograde
+from mlops_course.course.layout import source_notebook
 
 from .. import nbfactory as nbf
 from ..conftest import ROOT

@@ -6,8 +6,8 @@ import shutil
 
 import pytest
 
-from mlops_course import notebooks
-from mlops_course.layout import source_notebook
+from mlops_course.course import notebooks
+from mlops_course.course.layout import source_notebook
 
 from ..conftest import ROOT
 from .conftest import prove_lab

@@ -11,7 +11,7 @@ without touching this file):
   prefix's whole run of the solution, and, for the labs in PAPERMILL_LABS, also
   shown by the last cell of the learner's finished lab run under papermill;
 - every plausible wrong answer in wrong_answers/<lab>.yml loses the points of
-  the test cells it names, proven on the shared prefix (`mlops_course.shared_prefix`:
+  the test cells it names, proven on the shared prefix (`mlops_course.proof.shared_prefix`:
   the graded notebook runs once, each wrong answer in a fork of it), and the
   self-check there fails its question with a visible test's message, or passes
   it when only hidden tests can catch the mistake;
@@ -26,10 +26,10 @@ import re
 
 import pytest
 
-from mlops_course import notebooks
-from mlops_course.layout import source_notebook
-from mlops_course.questions import find_question, questions, without_hidden_tests
-from mlops_course.selfcheck import Report, Status, report_from_outputs
+from mlops_course.course import notebooks
+from mlops_course.course.layout import source_notebook
+from mlops_course.course.questions import find_question, questions, without_hidden_tests
+from mlops_course.learner.selfcheck import Report, Status, report_from_outputs
 
 from ..conftest import ROOT
 from ..hidden_text import assert_reveals_nothing_hidden, assertion_messages

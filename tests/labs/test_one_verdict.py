@@ -1,7 +1,7 @@
 """Do check(), validate, progress and the grader give one verdict on every question a learner answers?
 
 For every lab, on the solution and on every plausible wrong answer of tests/labs/wrong_answers/:
-the shared prefix runs the answer once (`mlops_course.shared_prefix`), and there, in the same
+the shared prefix runs the answer once (`mlops_course.proof.shared_prefix`), and there, in the same
 state, the four routes judge the answer's question:
 
 - the grader: the test cells, hidden tests included, judged by nbgrader's rules (the agreement
@@ -23,10 +23,11 @@ from pathlib import Path
 import pytest
 from nbformat import NotebookNode
 
-from mlops_course import notebooks, progress
-from mlops_course.layout import release_notebook, source_notebook
-from mlops_course.questions import Question, cells_by_id, find_question, questions
-from mlops_course.validate import validate_notebook
+from mlops_course.course import notebooks
+from mlops_course.learner import progress
+from mlops_course.course.layout import release_notebook, source_notebook
+from mlops_course.course.questions import Question, cells_by_id, find_question, questions
+from mlops_course.learner.validate import validate_notebook
 
 from ..conftest import ROOT
 from .mistakes import HANDS_ON, wrong_answers
