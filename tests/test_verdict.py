@@ -188,7 +188,7 @@ def test_check_validate_and_progress_agree_with_the_grader(tmp_path):
 def test_feedback_keeps_a_visible_failure_and_shows_no_hidden_test(graded):
     """Does a visible failure keep its message though its traceback quoted hidden lines, with no hidden text or marker shown?"""
     from mlops_course.grading.feedback import HIDDEN_FAILURE, generate_feedback
-    from mlops_course.grading.release import HIDDEN_TEST_MARKERS
+    from mlops_course.course.notebooks import HIDDEN_TEST_MARKERS
 
     course, _, _ = graded
     [page] = generate_feedback(course, HIDDEN_LAB, student="wanda")

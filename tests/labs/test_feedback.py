@@ -19,7 +19,7 @@ import pytest
 from mlops_course.course import notebooks
 from mlops_course.grading.feedback import ANSI, HIDDEN_BLOCK, HIDDEN_NOTE, HideHiddenTests
 from mlops_course.course.layout import source_notebook
-from mlops_course.grading.release import HIDDEN_TEST_MARKERS
+from mlops_course.course.notebooks import HIDDEN_TEST_MARKERS
 
 from ..conftest import ROOT
 from ..hidden_text import assert_reveals_nothing_hidden, assertion_messages, hidden_line_numbers, hidden_parts

@@ -13,10 +13,16 @@ from typing import Any, Iterator
 import nbformat
 from nbformat import NotebookNode
 
+from mlops_course.errors import UnknownCellError
+
 # Every lab has this boolean in its `parameters` cell; True runs it on a small
 # sample of the data. CI and the benchmarks run labs with it set.
 QUICK_PARAMETER = "QUICK"
 CI_PARAMETERS: dict[str, Any] = {QUICK_PARAMETER: True}
+# nbgrader's markers: the code between a pair is stripped when a lab is released. The course
+# writes them (the quizzes' notebooks), checks where they stand (release) and hides them (feedback).
+SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
+HIDDEN_TEST_MARKERS = ("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")
 
 
 @dataclass(frozen=True)
@@ -85,7 +91,7 @@ def find_cell(nb: NotebookNode, grade_id: str) -> NotebookNode:
         if nbgrader_meta(cell).get("grade_id") == grade_id:
             return cell
     known = ", ".join(c.grade_id for c in graded_cells(nb))
-    raise KeyError(f"no cell with grade_id '{grade_id}'. Cells: {known}")
+    raise UnknownCellError(f"no cell with grade_id '{grade_id}'. Cells: {known}")
 
 
 def parameters_cell(nb: NotebookNode) -> NotebookNode | None:

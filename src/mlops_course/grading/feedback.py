@@ -24,7 +24,7 @@ from mlops_course.course.layout import resolve_labs
 from mlops_course.errors import GradingError
 from mlops_course.grading.autograde import submitted_students
 from mlops_course.grading.gradebook import require_gradebook
-from mlops_course.grading.release import HIDDEN_TEST_MARKERS
+from mlops_course.course.notebooks import HIDDEN_TEST_MARKERS
 
 HIDDEN_BLOCK = re.compile(rf"[ \t]*{re.escape(HIDDEN_TEST_MARKERS[0])}.*?{re.escape(HIDDEN_TEST_MARKERS[1])}[^\n]*", re.S)
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")

@@ -18,9 +18,6 @@ from mlops_course.course.layout import assignment_notebooks, resolve_labs
 from mlops_course.errors import NotebookMetadataError, ReleaseError
 from mlops_course.quiz.model import is_quiz
 
-SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
-HIDDEN_TEST_MARKERS = ("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")
-
 
 def _where(path: Path, index: int, cell) -> str:
     meta = notebooks.nbgrader_meta(cell)
@@ -63,11 +60,11 @@ def check_metadata(path: Path) -> None:
                 seen[grade_id] = index
             if meta.get("grade") and not meta.get("solution") and not meta.get("locked"):
                 raise NotebookMetadataError(f"{where}: a test cell must be read-only (locked)")
-        if any(m in cell.source for m in SOLUTION_MARKERS) and not meta.get("solution"):
+        if any(m in cell.source for m in notebooks.SOLUTION_MARKERS) and not meta.get("solution"):
             raise NotebookMetadataError(
                 f"{where}: has solution markers but is not a solution cell, so the solution would be released"
             )
-        if any(m in cell.source for m in HIDDEN_TEST_MARKERS) and not (meta.get("grade") and not meta.get("solution")):
+        if any(m in cell.source for m in notebooks.HIDDEN_TEST_MARKERS) and not (meta.get("grade") and not meta.get("solution")):
             raise NotebookMetadataError(
                 f"{where}: has hidden-test markers but is not a test cell, so the hidden tests would be released"
             )
