@@ -29,6 +29,8 @@ import yaml
 from mlops_course.grading import nbgrader_runs as grading
 from mlops_course.course import notebooks
 from mlops_course.quiz import model as quiz
+from mlops_course.quiz import notebook as quiz_nb
+from mlops_course.quiz import sheet
 from mlops_course.proof import shared_prefix
 from mlops_course.grading.autograde import autograde
 from mlops_course.errors import QuizError
@@ -176,14 +178,14 @@ def test_generated_notebook_is_up_to_date_with_its_yaml(chapter):
     found = load(chapter)
     path = source_notebook(ROOT, found.assignment)
     assert path.is_file(), f"{path} is missing: run `mlops-course quiz generate {chapter}` and commit it"
-    assert quiz.comparable(notebooks.read(path)) == quiz.comparable(quiz.quiz_notebook(found)), (
+    assert quiz_nb.comparable(notebooks.read(path)) == quiz_nb.comparable(quiz_nb.quiz_notebook(found)), (
         f"{path} is out of date with book/quizzes/{chapter}.yml: run `mlops-course quiz generate {chapter}` and commit")
 
 
 def test_an_edited_yaml_makes_the_notebook_out_of_date(tmp_path):
     """Does a change to one explanation-free field (a question's text) change what the notebook must contain?"""
     path = broken(tmp_path, "02-data", lambda d: d["questions"][0].__setitem__("question", "Changed?"))
-    assert quiz.comparable(quiz.quiz_notebook(quiz.load_quiz(path))) != quiz.comparable(quiz.quiz_notebook(load("02-data")))
+    assert quiz_nb.comparable(quiz_nb.quiz_notebook(quiz.load_quiz(path))) != quiz_nb.comparable(quiz_nb.quiz_notebook(load("02-data")))
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS)
@@ -241,18 +243,18 @@ GRADED_FOR_REAL = ("key", "blank", "wrong-1")
 
 def submissions(solution, blank, found: quiz.Quiz) -> dict:
     """The key, the key in other forms, the blank quiz and, per rank k, every question's k-th wrong answer."""
-    made = {"key": solution, "key-forms": quiz.with_answers(solution, key_in_other_forms(found)), "blank": blank}
+    made = {"key": solution, "key-forms": quiz_nb.with_answers(solution, key_in_other_forms(found)), "blank": blank}
     for k in range(max(len(q.wrong_answers()) for q in found.questions)):
-        made[f"wrong-{k + 1}"] = quiz.with_answers(solution, answers_for(found, k))
+        made[f"wrong-{k + 1}"] = quiz_nb.with_answers(solution, answers_for(found, k))
     return made
 
 
 def on_the_shared_prefix(solution, found: quiz.Quiz, folder: Path) -> shared_prefix.Proof:
     """The key in other forms and every rank of wrong answers, each in a fork of one run of the key."""
     tests = tuple(q.test_cell for q in found.questions)
-    variants = [shared_prefix.Variant("key-forms", quiz.answer_sources(key_in_other_forms(found)), tests)]
+    variants = [shared_prefix.Variant("key-forms", quiz_nb.answer_sources(key_in_other_forms(found)), tests)]
     for k in range(max(len(q.wrong_answers()) for q in found.questions)):
-        variants.append(shared_prefix.Variant(f"wrong-{k + 1}", quiz.answer_sources(answers_for(found, k)), tests))
+        variants.append(shared_prefix.Variant(f"wrong-{k + 1}", quiz_nb.answer_sources(answers_for(found, k)), tests))
     folder.mkdir(parents=True)
     return shared_prefix.prove(solution, folder, variants)
 
@@ -381,7 +383,7 @@ def test_sheet_has_the_questions_then_the_answers_on_a_second_page(chapter):
     """Does the sheet list every question and option first, and the answers with every explanation only
     after the page break?"""
     found = load(chapter)
-    questions_page, answers_page = quiz.sheet_markdown(found).split(quiz.PAGE_BREAK)
+    questions_page, answers_page = sheet.sheet_markdown(found).split(sheet.PAGE_BREAK)
     for q in found.questions:
         assert q.text in questions_page and f"**{q.number}.**" in questions_page
         for o in q.options:
@@ -397,7 +399,7 @@ def test_quiz_sheet_command_prints_and_writes_html(tmp_path):
     the answers?"""
     printed = cli("quiz-sheet", "02")
     assert printed.returncode == 0, printed.stderr
-    assert printed.stdout.startswith("# Quiz — Data") and quiz.PAGE_BREAK in printed.stdout
+    assert printed.stdout.startswith("# Quiz — Data") and sheet.PAGE_BREAK in printed.stdout
     out = tmp_path / "sheet.html"
     written = cli("quiz-sheet", "02-data", "--output", str(out))
     assert written.returncode == 0, written.stderr
@@ -424,7 +426,7 @@ def test_quiz_generate_writes_the_assignment(tmp_path):
                              "--no-release"], capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr
     made = source_notebook(course, "quiz-05-monitoring")
-    assert quiz.comparable(notebooks.read(made)) == quiz.comparable(notebooks.read(source_notebook(ROOT, "quiz-05-monitoring")))
+    assert quiz_nb.comparable(notebooks.read(made)) == quiz_nb.comparable(notebooks.read(source_notebook(ROOT, "quiz-05-monitoring")))
 
 
 # --- the book -------------------------------------------------------------------------------------

@@ -241,7 +241,8 @@ def cmd_progress(args: argparse.Namespace) -> None:
 
 
 def cmd_quiz_sheet(args: argparse.Namespace) -> None:
-    from mlops_course.quiz.model import load_quiz, quiz_path, sheet_html, sheet_markdown
+    from mlops_course.quiz.model import load_quiz, quiz_path
+    from mlops_course.quiz.sheet import sheet_html, sheet_markdown
 
     quiz = load_quiz(quiz_path(_root(args), args.chapter))
     if not args.output:
@@ -255,7 +256,8 @@ def cmd_quiz_sheet(args: argparse.Namespace) -> None:
 
 def cmd_quiz(args: argparse.Namespace) -> None:
     from mlops_course.grading.release import release
-    from mlops_course.quiz.model import generate, load_all, load_quiz, quiz_path
+    from mlops_course.quiz.model import load_all, load_quiz, quiz_path
+    from mlops_course.quiz.notebook import generate
 
     root = _root(args)
     if args.action == "validate":

@@ -25,7 +25,8 @@ from sphinx.application import Sphinx
 from sphinx.util.docutils import SphinxDirective
 
 from mlops_course.errors import QuizError
-from mlops_course.quiz.model import QUIZ_DIR, jupyterquiz_questions, load_quiz
+from mlops_course.quiz.book_view import jupyterquiz_questions
+from mlops_course.quiz.model import QUIZ_DIR, load_quiz
 
 TARGET = "_static/jupyterquiz"
 SCRIPT = "jupyterquiz.js"

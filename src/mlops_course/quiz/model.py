@@ -1,11 +1,12 @@
-"""Lesson quizzes: one YAML file per chapter, checked, shown in the book, graded by nbgrader, printed for groups.
+"""Lesson quizzes: one YAML file per chapter, loaded and checked into the quiz model.
 
 `book/quizzes/<chapter>.yml` is the single source of a chapter's quiz. This
 module validates it (a JSON schema plus the checks a schema cannot express,
-each error naming the file and the question), turns it into the nbgrader
-assignment `solutions/quiz-<chapter>/quiz-<chapter>.ipynb` whose key lives
-only in solution cells and hidden tests, into the question list jupyterquiz
-renders in the book, and into a study-group discussion sheet.
+each error naming the file and the question) and builds the `Quiz` the other
+views are made from: the nbgrader assignment `solutions/quiz-<chapter>/quiz-<chapter>.ipynb`
+whose key lives only in solution cells and hidden tests (`quiz.notebook`), the
+question list jupyterquiz renders in the book (`quiz.book_view`) and a
+study-group discussion sheet (`quiz.sheet`).
 
 A question is `single` (one letter), `multiple` (a set of letters: every
 correct option and no other) or `numeric` (a number within `tolerance` of
@@ -17,16 +18,11 @@ id (`shown_order`), the same in the book, the notebook and the sheet.
 from __future__ import annotations
 
 import hashlib
-import html
-import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import nbformat
 import yaml
-from nbformat import NotebookNode
 
 from mlops_course.errors import QuizError
 
@@ -296,227 +292,3 @@ def _build(path: Path, data: dict) -> Quiz:
 
 def load_all(root: Path) -> list[Quiz]:
     return [load_quiz(quiz_dir(root) / f"{chapter}.yml") for chapter in chapters(root)]
-
-
-# --- the nbgrader assignment ----------------------------------------------------------------------
-
-KERNELSPEC = {"display_name": "Python (MLOps course)", "language": "python", "name": "mlops-course"}
-
-
-def _nbgrader(grade_id: str, *, solution: bool = False, grade: bool = False, locked: bool = False,
-              points: float | None = None) -> dict:
-    meta = {"grade": grade, "grade_id": grade_id, "locked": locked, "schema_version": 3, "solution": solution}
-    if points is not None:
-        meta["points"] = points
-    return {"nbgrader": meta}
-
-
-def _how_to_answer(q: Question) -> str:
-    if q.kind == "single":
-        return f'*Answer with one letter:* `{q.variable} = "A"`'
-    if q.kind == "multiple":
-        return f'*Choose every option that applies, as a set of letters:* `{q.variable} = {{"A", "C"}}`'
-    return f"*Answer with a number:* `{q.variable} = 12.5` (answers within {q.tolerance:g} of the right value count)"
-
-
-def _md(text: str) -> str:
-    """Jupyter reads `$20 ... $5` as math; escaped dollars stay dollars."""
-    return text.replace("$", r"\$")
-
-
-def prompt_markdown(q: Question) -> str:
-    parts = [f"**Question {q.number}.** {_md(q.text)}"]
-    if q.code:
-        parts.append(f"```python\n{q.code.rstrip()}\n```")
-    if q.options:
-        parts.append("\n".join(f"- **{o.letter}.** {_md(o.text)}" + (f"\n\n  ```python\n  {o.code.strip()}\n  ```" if o.code else "")
-                               for o in q.options))
-    parts.append(_how_to_answer(q))
-    return "\n\n".join(parts)
-
-
-def _literal(q: Question) -> str:
-    if q.kind == "single":
-        return repr(q.key)
-    if q.kind == "multiple":
-        return "{" + ", ".join(repr(letter) for letter in sorted(q.key)) + "}"
-    return repr(q.answer)
-
-
-def test_source(q: Question) -> str:
-    """The test cell: a visible check of the answer's form, then the key in hidden tests only."""
-    v, letters = q.variable, sorted(o.letter for o in q.options)
-    allowed = "{" + ", ".join(repr(letter) for letter in letters) + "}"  # sorted: a set's repr changes between runs
-    if q.kind == "single":
-        visible = (f"assert isinstance({v}, str) and {v}.strip().upper() in {allowed}, "
-                   f"'Answer question {q.number} with one of the letters {', '.join(letters)} in quotes, e.g. {v} = \"{letters[0]}\"'")
-        hidden = f"assert type({v}) is str and {v}.strip().upper() == {q.key!r}"
-    elif q.kind == "multiple":
-        visible = (f"assert isinstance({v}, (set, frozenset, list, tuple)) and all(isinstance(_x, str) for _x in {v}), "
-                   f"'Answer question {q.number} with a set of letters, e.g. {v} = {{\"A\", \"C\"}}'\n"
-                   f"assert {{_x.strip().upper() for _x in {v}}} <= {allowed}, "
-                   f"'Question {q.number} has the options {', '.join(letters)} only'")
-        hidden = (f"assert type({v}) in (set, frozenset, list, tuple) and all(type(_x) is str for _x in {v})\n"
-                  f"assert {{str.upper(str.strip(_x)) for _x in {v}}} == {_literal(q)}")
-    else:
-        visible = (f"assert isinstance({v}, (int, float)) and not isinstance({v}, bool), "
-                   f"'Answer question {q.number} with a number, e.g. {v} = 12.5'")
-        hidden = f"assert abs(float({v}) - {q.answer!r}) <= {q.tolerance!r} + {FLOAT_SLACK!r}"
-    return (f"# Question {q.number}: is your answer in the right form? Whether it is right is checked when the quiz is graded.\n"
-            f"{visible}\n### BEGIN HIDDEN TESTS\n{hidden}\n### END HIDDEN TESTS")
-
-
-def quiz_notebook(quiz: Quiz) -> NotebookNode:
-    """The instructor's notebook of the quiz: prompts, answer cells holding the key, tests with hidden checks."""
-    total = sum(q.points for q in quiz.questions)
-    intro = (f"# Quiz — {quiz.title}\n\n"
-             f"The quiz of the chapter *{quiz.title}* of the course book: {len(quiz.questions)} questions, "
-             f"{total:g} points. Most are situations from the flight-delay case study; read each option carefully, "
-             "the wrong ones are mistakes people really make.\n\n"
-             "**How to answer.** Each question has a cell where you set its variable: one letter in quotes "
-             "(`q1 = \"B\"`), a set of letters when several options apply (`q2 = {\"A\", \"C\"}`: every right option "
-             "and no other), or a number. Run the test cell below it: it checks that your answer has the right form. "
-             "Whether it is *right* is checked by hidden tests when the quiz is graded, and each question scores all "
-             "or nothing. This file was generated from the quiz in the book; do not edit the read-only cells.")
-    cells = [nbformat.v4.new_markdown_cell(intro, id="intro", metadata=_nbgrader("intro", locked=True))]
-    for q in quiz.questions:
-        cells.append(nbformat.v4.new_markdown_cell(prompt_markdown(q), id=f"q{q.number}-prompt",
-                                                   metadata=_nbgrader(f"q{q.number}-prompt", locked=True)))
-        answer = f"### BEGIN SOLUTION\n{q.variable} = {_literal(q)}\n### END SOLUTION"
-        cells.append(nbformat.v4.new_code_cell(answer, id=q.variable, metadata=_nbgrader(q.variable, solution=True)))
-        cells.append(nbformat.v4.new_code_cell(test_source(q), id=q.test_cell,
-                                               metadata=_nbgrader(q.test_cell, grade=True, locked=True, points=q.points)))
-    cells.append(nbformat.v4.new_markdown_cell(
-        "## Done\n\nSave the notebook and submit it. After grading, the chapter's quiz in the book explains every option.",
-        id="done", metadata=_nbgrader("done", locked=True)))
-    nb = nbformat.v4.new_notebook(cells=cells)
-    nb.metadata = {"kernelspec": dict(KERNELSPEC), "language_info": {"name": "python"}}
-    return nb
-
-
-def answer_sources(answers: dict[str, Any]) -> dict[str, str]:
-    """The source of each answer cell that sets the given values (by variable, e.g. {'q1': 'B'})."""
-    return {variable: f"{variable} = {value!r}" for variable, value in answers.items()}
-
-
-def with_answers(nb: NotebookNode, answers: dict[str, Any]) -> NotebookNode:
-    """A copy of the quiz notebook whose answer cells set the given values (by variable, e.g. {'q1': 'B'})."""
-    from mlops_course.course import notebooks
-
-    new = nbformat.from_dict(nb)
-    for variable, source in answer_sources(answers).items():
-        notebooks.find_cell(new, variable).source = source
-    return new
-
-
-def notebook_path(root: Path, quiz: Quiz) -> Path:
-    from mlops_course.course.layout import source_notebook
-
-    return source_notebook(root, quiz.assignment)
-
-
-def generate(root: Path, chapter: str | None = None) -> list[Path]:
-    """Write solutions/quiz-<chapter>/quiz-<chapter>.ipynb for one chapter's quiz (or all); returns the paths."""
-    from mlops_course.course import notebooks
-
-    quizzes = [load_quiz(quiz_path(root, chapter))] if chapter else load_all(root)
-    written = []
-    for quiz in quizzes:
-        path = notebook_path(root, quiz)
-        notebooks.write(quiz_notebook(quiz), path)
-        written.append(path)
-    return written
-
-
-def comparable(nb: NotebookNode) -> list[tuple]:
-    """What must agree between a committed quiz notebook and one generated now."""
-    return [(c.cell_type, c.get("id"), c.source, json.dumps(c.metadata.get("nbgrader", {}), sort_keys=True))
-            for c in nb.cells]
-
-
-# --- the book (jupyterquiz) -----------------------------------------------------------------------
-
-def inline_html(text: str) -> str:
-    """Quiz text to HTML: escaped, `code` and **bold** kept, `$` as an entity so jupyterquiz reads no math."""
-    out = html.escape(text.strip(), quote=False)
-    out = re.sub(r"`([^`]+)`", r"<code>\1</code>", out)
-    out = re.sub(r"\*\*([^*]+)\*\*", r"<b>\1</b>", out)
-    out = re.sub(r"(?<![*\w])\*([^*\s][^*]*)\*(?!\*)", r"<i>\1</i>", out)
-    return out.replace("$", "&#36;").replace("\n\n", "<br><br>")
-
-
-def jupyterquiz_questions(quiz: Quiz) -> list[dict]:
-    """The quiz in jupyterquiz's JSON format, with every option's explanation as its feedback."""
-    result = []
-    for q in quiz.questions:
-        text = f"<b>{q.number}.</b> {inline_html(q.text)}"
-        item: dict[str, Any] = {"question": text}
-        if q.code:
-            item["code"] = html.escape(q.code.rstrip())
-        if q.kind == "numeric":
-            tol = q.tolerance
-            item.update(type="numeric", answers=[
-                {"type": "range", "range": [q.answer - tol - FLOAT_SLACK, q.answer + tol + FLOAT_SLACK], "correct": True,
-                 "feedback": f"Right. {inline_html(q.explanation)}"},
-                *({"type": "range", "range": [w.value - tol, w.value + tol], "correct": False,
-                   "feedback": f"Not quite. {inline_html(w.explanation)}"} for w in q.wrong),
-                {"type": "default", "feedback": "Not quite. Work it out from the chapter's formula and try again."},
-            ])
-        else:
-            item.update(type="multiple_choice" if q.kind == "single" else "many_choice", answers=[
-                {"answer": f"<b>{o.letter}.</b> {inline_html(o.text)}", "correct": o.correct,
-                 "feedback": f"{'Right' if o.correct else 'Not quite'}. {inline_html(o.explanation)}",
-                 **({"code": html.escape(o.code.strip())} if o.code else {})}
-                for o in q.options])
-            if q.kind == "multiple":
-                item["question"] += " <i>(Several options are right: find them all.)</i>"
-        result.append(item)
-    return result
-
-
-# --- the study-group sheet ------------------------------------------------------------------------
-
-PAGE_BREAK = '<div style="page-break-before: always; break-before: page;"></div>'
-
-
-def sheet_markdown(quiz: Quiz) -> str:
-    """A discussion sheet: the questions on the first page, the answers with every explanation on the second."""
-    lines = [f"# Quiz — {quiz.title}", "",
-             "*Study-group sheet.* Answer each question alone first (a minute each), then compare with the group: "
-             "where you disagree, each side explains its reasoning before anyone looks at page 2.", ""]
-    for q in quiz.questions:
-        lines.append(f"**{q.number}.** {q.text}")
-        if q.code:
-            lines += ["", "```python", q.code.rstrip(), "```"]
-        lines.append("")
-        if q.kind == "numeric":
-            lines += [f"Answer: ______________ (within {q.tolerance:g})", ""]
-            continue
-        if q.kind == "multiple":
-            lines += ["*Several options are right.*", ""]
-        for o in q.options:
-            lines.append(f"- **{o.letter}.** {o.text}" + (f" `{o.code.strip()}`" if o.code else ""))
-        lines.append("")
-    lines += [PAGE_BREAK, "", f"## Answers — {quiz.title}", ""]
-    for q in quiz.questions:
-        if q.kind == "numeric":
-            lines += [f"**{q.number}. {q.answer:g}** (within {q.tolerance:g}). {q.explanation}", ""]
-            lines += [f"- *{w.value:g}:* {w.explanation}" for w in q.wrong]
-        else:
-            letters = ", ".join(o.letter for o in q.options if o.correct)
-            lines += [f"**{q.number}. {letters}**", ""]
-            lines += [f"- **{o.letter}** ({'right' if o.correct else 'wrong'}): {o.explanation}" for o in q.options]
-        lines.append("")
-    return "\n".join(lines)
-
-
-def sheet_html(quiz: Quiz) -> str:
-    """The sheet as a standalone HTML page that prints on two pages."""
-    from markdown_it import MarkdownIt
-
-    body = MarkdownIt("commonmark", {"html": True}).render(sheet_markdown(quiz))
-    style = ("body{font-family:sans-serif;max-width:46em;margin:1.5em auto;font-size:11pt;line-height:1.35}"
-             "ul{margin:.2em 0 .8em}li{margin:.1em 0}p{margin:.5em 0}code{font-size:95%}"
-             "@media print{body{margin:0}}")
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(quiz.title)}</title>"
-            f"<style>{style}</style></head><body>{body}</body></html>")
