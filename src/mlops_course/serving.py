@@ -25,6 +25,8 @@ from typing import Callable, Iterator
 
 import httpx
 
+from mlops_course.errors import MissingFileError, ServerError, ServerTimeoutError
+
 HOST = "127.0.0.1"
 # MLflow's scoring server takes a few seconds to import and load a model; on a busy machine more.
 MLFLOW_START_TIMEOUT = 120.0
@@ -44,7 +46,7 @@ def wait_for(url: str, timeout: float, ok: Callable[[httpx.Response], bool] = la
     last: object = None
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"the server exited with status {proc.returncode} before {url} answered")
+            raise ServerError(f"the server exited with status {proc.returncode} before {url} answered; its log says why")
         try:
             response = httpx.get(url, timeout=5)
             if ok(response):
@@ -53,21 +55,61 @@ def wait_for(url: str, timeout: float, ok: Callable[[httpx.Response], bool] = la
         except httpx.HTTPError as exc:
             last = exc
         time.sleep(0.1)
-    raise TimeoutError(f"{url} did not answer within {timeout}s (last: {last})")
+    raise ServerTimeoutError(f"{url} did not answer within {timeout}s (last: {last}); check its log, or wait longer")
 
 
-def stop_group(proc: subprocess.Popen, grace: float = 10) -> None:
-    """Stop a process started with `start_new_session=True` and every child it started (SIGTERM, then SIGKILL)."""
+def stop_group(process: subprocess.Popen | int, grace: float = 10) -> None:
+    """Stop a process started with `start_new_session=True` and every child it started (SIGTERM, then SIGKILL).
+
+    `process` may be a process id rather than a Popen: a class server's Hub or MLflow, started
+    by an earlier `mlops-course class-server start`, is stopped by a later command that only
+    knows its id, and can only watch it end.
+    """
+    pid = process if isinstance(process, int) else process.pid
     for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
-            os.killpg(proc.pid, sig)
+            os.killpg(pid, sig)
         except ProcessLookupError:
             return
-        try:
-            proc.wait(timeout=grace)
+        if _ended(process, grace):
             return
+
+
+def _ended(process: subprocess.Popen | int, grace: float) -> bool:
+    """Whether `process` ends within `grace` seconds."""
+    if not isinstance(process, int):
+        try:
+            process.wait(timeout=grace)
+            return True
         except subprocess.TimeoutExpired:
-            continue
+            return False
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        try:
+            if os.waitpid(process, os.WNOHANG)[0] == process:  # a child of ours: reaped, or it stays a zombie
+                return True
+        except ChildProcessError:
+            if not process_alive(process):
+                return True
+        time.sleep(0.1)
+    return False
+
+
+def process_alive(pid: int | None) -> bool:
+    """Whether the process `pid` runs (a zombie, ended but not yet reaped, does not)."""
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]  # after the command's name
+    except FileNotFoundError:  # it ended between the two looks
+        return False
+    return state != "Z"
 
 
 @contextmanager
@@ -104,9 +146,11 @@ def serve_app(app, port: int | None = None, timeout: float = 30.0, ready_path: s
         deadline = time.monotonic() + timeout
         while not server.started:
             if not thread.is_alive():
-                raise RuntimeError(f"the server on port {port} stopped while starting (is the port taken?)")
+                raise ServerError(f"the server on port {port} stopped while starting (is the port taken?); "
+                                  "leave the port out to get a free one")
             if time.monotonic() > deadline:
-                raise TimeoutError(f"the server on port {port} did not start within {timeout}s")
+                raise ServerTimeoutError(f"the server on port {port} did not start within {timeout}s; "
+                                         "look for an error the app prints while starting")
             time.sleep(0.02)
         if ready_path is not None:
             wait_for(url + ready_path, timeout)
@@ -126,7 +170,7 @@ def mlflow_command() -> list[str]:
         return [str(beside)]
     found = shutil.which("mlflow")
     if found is None:
-        raise FileNotFoundError("the `mlflow` command is not installed in this environment")
+        raise MissingFileError("the `mlflow` command is not installed in this environment: run `make setup`")
     return [found]
 
 
@@ -158,7 +202,7 @@ def mlflow_scoring_server(model_uri: str, log: Path, port: int | None = None, tr
         url = f"http://{HOST}:{port}"
         try:
             wait_for(url + "/ping", timeout, proc=proc)
-        except (RuntimeError, TimeoutError) as exc:
+        except ServerError as exc:
             tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
-            raise RuntimeError(f"mlflow models serve did not start: {exc}\n--- last lines of {log} ---\n{tail}") from exc
+            raise ServerError(f"mlflow models serve did not start: {exc}\n--- last lines of {log} ---\n{tail}") from exc
         yield url

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Iterator
 
 from mlops_course.errors import PostgresError
+from mlops_course.serving import free_port
 
 SYSTEM_USER = "postgres"
 SUPERUSER = "postgres"
@@ -68,12 +69,6 @@ def unavailable_reason() -> str | None:
         except KeyError:
             return f"running as root, and there is no '{SYSTEM_USER}' system user to run PostgreSQL as"
     return None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _run(command: list[str], what: str) -> str:
