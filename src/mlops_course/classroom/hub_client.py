@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from mlops_course.course.config import COURSE_ID
+from mlops_course.course.kernel import KERNEL_NAME
 from mlops_course.errors import ClassServerError
 
 
@@ -99,7 +100,7 @@ class HubClient:
 
     def run(self, name: str, code: str, timeout: float = 300) -> KernelResult:
         """Run `code` in a fresh kernel of `name`'s server and return what it printed; the kernel is shut down."""
-        kernel = self.server(name, "POST", "/api/kernels", json={"name": "mlops-course"}).json()["id"]
+        kernel = self.server(name, "POST", "/api/kernels", json={"name": KERNEL_NAME}).json()["id"]
         try:
             return self._execute(name, kernel, code, timeout)
         finally:
