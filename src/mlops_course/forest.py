@@ -16,13 +16,16 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit
 
+from mlops_course.errors import ModelError
+
 
 class FlatForest:
     """The trees of a binary HistGradientBoostingClassifier (numeric features only), one row at a time."""
 
     def __init__(self, model) -> None:
         if not supports(model):
-            raise ValueError("FlatForest scores a fitted binary HistGradientBoostingClassifier without categorical splits")
+            raise ModelError("FlatForest scores a fitted binary HistGradientBoostingClassifier without categorical splits; "
+                             "score other models with their own predict_proba")
         trees = [iteration[0].nodes for iteration in model._predictors]
         starts = np.cumsum([0] + [len(nodes) for nodes in trees[:-1]])
         nodes = np.concatenate(trees)

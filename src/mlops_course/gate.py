@@ -25,15 +25,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from mlops_course.errors import CourseError
+from mlops_course.errors import GateError
 from mlops_course.models import CHAMPION, MODEL_NAME, TrainedModel, evaluate
 
 # Metrics where a larger value is better; the others (expected cost) are costs.
 HIGHER_IS_BETTER = {"roc_auc"}
-
-
-class GateError(CourseError):
-    """Raised when the gate cannot compare: no champion registered, an unknown version or metric."""
 
 
 @dataclass(frozen=True)

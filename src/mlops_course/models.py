@@ -19,6 +19,7 @@ import pandas as pd
 from mlops_course import forest
 from mlops_course.checks import require_frame
 from mlops_course.datasets import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES, TARGET, features_and_target
+from mlops_course.errors import ArgumentError, ModelError
 from mlops_course.tracking import personal_name
 
 # On a class server each student registers a model of their own (`mc-alice.flight-delay`, see personal_name).
@@ -63,7 +64,8 @@ def expected_cost(y_true: np.ndarray, y_pred: np.ndarray, cost_missed: float = C
     """Average cost per flight of the warnings ``y_pred`` given the outcomes ``y_true``."""
     y_true, y_pred = np.asarray(y_true, dtype=int), np.asarray(y_pred, dtype=int)
     if len(y_true) == 0 or len(y_true) != len(y_pred):
-        raise ValueError(f"expected_cost needs two equally long, non-empty arrays; got {len(y_true)} and {len(y_pred)}")
+        raise ArgumentError(f"expected_cost needs two equally long, non-empty arrays; got {len(y_true)} and {len(y_pred)}: "
+                            "pass the outcomes and the warnings of the same flights")
     missed = np.sum((y_true == 1) & (y_pred == 0))
     false_alarms = np.sum((y_true == 0) & (y_pred == 1))
     return float((missed * cost_missed + false_alarms * cost_false_alarm) / len(y_true))
@@ -167,7 +169,7 @@ def threshold_of(name: str = MODEL_NAME, alias: str = CHAMPION) -> float:
 
     version = mlflow.MlflowClient().get_model_version_by_alias(name, alias)
     if "threshold" not in version.tags:
-        raise ValueError(f"model {name}@{alias} (version {version.version}) has no 'threshold' tag; "
+        raise ModelError(f"model {name}@{alias} (version {version.version}) has no 'threshold' tag; "
                          "register it with mlops_course.models.log_and_register")
     return float(version.tags["threshold"])
 

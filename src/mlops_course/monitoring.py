@@ -18,6 +18,7 @@ import pandas as pd
 
 from mlops_course.checks import require_frame
 from mlops_course.datasets import TARGET
+from mlops_course.errors import ArgumentError
 
 DATE_COLUMNS = ["year", "month", "day"]
 # Columns that exist only once a flight has left: never part of what the model sees live.
@@ -47,7 +48,7 @@ def full_weeks(start: str | pd.Timestamp, end: str | pd.Timestamp) -> list[pd.Ti
     """
     start, end = pd.Timestamp(start).normalize(), pd.Timestamp(end).normalize()
     if end <= start:
-        raise ValueError(f"end ({end.date()}) must be after start ({start.date()})")
+        raise ArgumentError(f"end ({end.date()}) must be after start ({start.date()}); swap them")
     first = start + pd.Timedelta(days=(7 - start.dayofweek) % 7)
     return list(pd.date_range(first, end - pd.Timedelta(days=7), freq="7D"))
 

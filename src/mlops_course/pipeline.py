@@ -28,7 +28,7 @@ from pathlib import Path
 
 import yaml
 
-from mlops_course.errors import CourseError
+from mlops_course.errors import PipelineError
 from mlops_course.stages import (
     METRICS,
     MODEL,
@@ -56,10 +56,6 @@ DVC_LOCK = "dvc.lock"
 STAGE_COMMAND = "python -m mlops_course.stages {stage}"
 # DVC prints one of these lines per stage it considers.
 _RAN = re.compile(r"Running stage '([^']+)'")
-
-
-class PipelineError(CourseError):
-    """Raised when a DVC project is inconsistent or a DVC command fails; names the stage, file or key."""
 
 
 def default_stages(command: str = STAGE_COMMAND) -> dict:

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from mlops_course.checks import require_frame
-from mlops_course.errors import DataError
+from mlops_course.errors import DataError, MissingFileError
 
 TYPES = ("boolean", "integer", "float", "datetime", "string")
 ANOMALY_KINDS = ("missing_column", "extra_column", "type_change", "unexpected_nulls", "out_of_range", "new_category")
@@ -136,7 +136,7 @@ class Schema:
     def load(cls, path: Path) -> "Schema":
         path = Path(path)
         if not path.is_file():
-            raise FileNotFoundError(f"no schema file at {path}")
+            raise MissingFileError(f"no schema file at {path}; write one with infer_schema(frame).save(path)")
         return cls.from_json(path.read_text())
 
 

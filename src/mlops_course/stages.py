@@ -21,7 +21,7 @@ import pandas as pd
 import yaml
 
 from mlops_course.datasets import FEATURES, TARGET, build_dataset, split_by_months
-from mlops_course.errors import DataError
+from mlops_course.errors import ArgumentError, CourseError, DataError
 from mlops_course.schema import Schema, infer_schema
 from mlops_course.schema import validate as validate_frame
 
@@ -160,7 +160,7 @@ RUNNERS = {"ingest": ingest, "validate": validate, "split": split, "train": trai
 def run(stage: str, folder: Path = Path(".")) -> None:
     """Run one stage in ``folder`` with the settings of its ``params.yaml``."""
     if stage not in RUNNERS:
-        raise ValueError(f"unknown stage '{stage}'; the stages are: {', '.join(STAGES)}")
+        raise ArgumentError(f"unknown stage '{stage}'; the stages are: {', '.join(STAGES)}")
     folder = Path(folder)
     RUNNERS[stage](folder, read_params(folder))
 
@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         run(args[0])
-    except (DataError, ValueError, FileNotFoundError, KeyError) as error:
+    except (CourseError, ValueError, FileNotFoundError, KeyError) as error:
         print(f"error in stage '{args[0]}': {error}", file=sys.stderr)
         return 1
     return 0

@@ -19,6 +19,8 @@ from pathlib import Path
 from nbgrader.exchange.default.submit import ExchangeSubmit
 from nbgrader.utils import ignore_patterns
 
+from mlops_course.errors import SubmissionTooLargeError
+
 OTHERS = 0o007
 SUBMISSION_FOLDER_MODE = 0o770  # the student and the instructor's group (who removes it after collecting)
 
@@ -30,7 +32,8 @@ class PrivateSubmit(ExchangeSubmit):
         if not Path(dest).is_relative_to(self.inbound_path):
             return super().do_copy(src, dest, *args, **kwargs)
         if self.get_size(src) > 1000 * self.coursedir.max_dir_size:
-            raise RuntimeError(f"Directory size is too big: {self.get_size(src)} bytes")
+            raise SubmissionTooLargeError(f"Directory size is too big: {self.get_size(src)} bytes; "
+                                          "remove large files (data, models) from the lab's folder and submit again")
         ignore = ignore_patterns(exclude=self.coursedir.ignore, include=self.coursedir.include,
                                  max_file_size=self.coursedir.max_file_size, log=self.log)
         for folder, dirs, files in os.walk(src):

@@ -16,7 +16,7 @@ import re
 import tempfile
 from pathlib import Path
 
-from mlops_course.errors import GradebookError
+from mlops_course.errors import GradebookError, GradebookExistsError
 
 
 @functools.cache
@@ -39,7 +39,7 @@ def create_sqlite_gradebook(path: Path) -> Path:
 
     path = Path(path)
     if path.exists():
-        raise FileExistsError(f"{path} already exists; a new gradebook needs a new file")
+        raise GradebookExistsError(f"{path} already exists; a new gradebook needs a new file")
     engine = create_engine(f"sqlite:///{path}", future=True)
     try:
         Base.metadata.create_all(bind=engine)

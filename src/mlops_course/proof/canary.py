@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from mlops_course.errors import CourseError
+from mlops_course.errors import CanaryError
 
 HOLDS_FILE = "holds.toml"
 PIN_FILES = ("pyproject.toml", "constraints.txt", "environment.yml", "binder/environment.yml")
@@ -37,10 +37,6 @@ MARKER = ".mlops-course-canary"
 PROJECT = "mlops-course"  # the name in pyproject.toml
 LAB_TIMEOUT = 300
 STEP_TIMEOUT = 3600
-
-
-class CanaryError(CourseError):
-    """The canary could not run, or `upgrade` was asked to move pins no passing canary proved."""
 
 
 @dataclass(frozen=True)
