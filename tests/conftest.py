@@ -1,11 +1,20 @@
-"""Fixtures shared by the whole suite: the course folder, throwaway course copies, artifacts."""
+"""Fixtures and helpers shared by the whole suite: the course folder, throwaway course copies, artifacts,
+a private MLflow store, the CLI run in-process, the built book's pages, pinned requirements, bounded bombs.
+
+Test modules import helpers from here, never from one another.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+import re
 import shutil
+import subprocess
 import sys
 import threading
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -214,3 +223,169 @@ def postgres_cluster():
             yield cluster
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+# --- a private MLflow store --------------------------------------------------------------------------
+
+MLFLOW_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLFLOW_EXPERIMENT_ID")
+
+
+@contextlib.contextmanager
+def mlflow_store_in(folder: Path):
+    """MLflow's tracking and registry pointed at a SQLite store in `folder`/artifacts/; yields its URI.
+
+    No class server's URI from the environment reaches the code inside, and afterwards MLflow's
+    tracking URI, registry URI, active experiment and their environment variables are what they were
+    (MLflow copies each into the environment for subprocesses, where a later test's would find it).
+    For a module's fixture; a test uses the `mlflow_store` fixture.
+    """
+    import mlflow
+    from mlflow.tracking import fluent
+    from mlflow.tracking._model_registry import utils as registry_utils
+    from mlflow.tracking._tracking_service import utils as tracking_utils
+
+    from mlops_course import tracking
+
+    before_env = {name: os.environ.get(name) for name in MLFLOW_ENV}
+    before = (tracking_utils._tracking_uri, registry_utils._registry_uri, fluent._active_experiment_id)
+    for name in MLFLOW_ENV:
+        os.environ.pop(name, None)
+    try:
+        yield tracking.configure_tracking(folder)
+    finally:
+        mlflow.set_tracking_uri(before[0])
+        registry_utils._registry_uri = before[1]  # set_registry_uri(None) would keep the one in use
+        fluent._active_experiment_id = before[2]
+        for name, value in before_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@pytest.fixture
+def mlflow_store(tmp_path):
+    """A test's own MLflow store (tracking and registry) in tmp_path/artifacts/; its URI. Restored afterwards."""
+    with mlflow_store_in(tmp_path) as uri:
+        yield uri
+
+
+# --- the command line, run in this process -----------------------------------------------------------
+
+def cli(course: Path, *args: str) -> subprocess.CompletedProcess:
+    """`mlops-course --root COURSE ARGS...` run in this process (seconds faster than a new one): exit status and output."""
+    from mlops_course.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            main(["--root", str(course), *args])
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
+
+
+def assert_one_line_failure(result: subprocess.CompletedProcess, *expected: str) -> None:
+    """The command failed with exit status 1 and one `error: ` line holding every `expected` text, no traceback."""
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 1, (result.returncode, result.stderr)
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    for text in expected:
+        assert text in lines[0], (text, lines[0])
+
+
+# --- the built book's pages --------------------------------------------------------------------------
+
+class Links(HTMLParser):
+    """Collects what a page loads (scripts, styles, images, frames) and the links it offers."""
+
+    def __init__(self):
+        super().__init__()
+        self.loads: list[str] = []
+        self.anchors: list[dict] = []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag in ("script", "img", "iframe") and a.get("src"):
+            self.loads.append(a["src"])
+        if tag == "link" and a.get("href") and a.get("rel") in ("stylesheet", "preload", "icon", "modulepreload"):
+            self.loads.append(a["href"])
+        if tag == "a" and a.get("href"):
+            self.anchors.append(a)
+
+
+def parse(page: Path) -> Links:
+    parser = Links()
+    parser.feed(page.read_text())
+    return parser
+
+
+def pages(html: Path) -> list[Path]:
+    """The built book's HTML pages, without the theme's and sources' files."""
+    return sorted(p for p in html.rglob("*.html") if "_static" not in p.parts and "_sources" not in p.parts)
+
+
+# --- pinned requirements -----------------------------------------------------------------------------
+
+def requirement_name(requirement: str) -> str:
+    """A requirement's package name, normalised (lower case, '-' for '_')."""
+    return re.split(r"[=<>!~\[ ;]", requirement.strip(), maxsplit=1)[0].lower().replace("_", "-")
+
+
+def pinned(requirements: list[str]) -> dict[str, str]:
+    """{package: version} of requirements that must each be pinned with ==."""
+    pins = {}
+    for req in requirements:
+        name, sep, version = req.partition("==")
+        assert sep, f"'{req}' is not pinned with =="
+        pins[requirement_name(name)] = version.strip()
+    return pins
+
+
+# --- bounded bombs, for the students' limits -----------------------------------------------------------
+
+def fork_bomb(max_forks: int = 1000, seconds: float = 0.0, spin: bool = False) -> str:
+    """A fork bomb, bounded on purpose: if a limit failed, the shared machine must still survive the test.
+
+    It forks until fork fails (or `max_forks`), holds the children `seconds` (spinning on the CPU
+    with `spin`, else asleep), then ends them; it prints how many forks succeeded.
+    """
+    return f"""
+import json, os, signal, time
+deadline = time.monotonic() + {seconds}
+children = []
+for _ in range({max_forks}):
+    try:
+        pid = os.fork()
+    except OSError:
+        break
+    if pid == 0:
+        while time.monotonic() < deadline + 60:
+            if {spin}:
+                sum(range(10000))
+            else:
+                time.sleep(1)
+        os._exit(0)
+    children.append(pid)
+time.sleep(max(0.0, deadline - time.monotonic()))
+for pid in children:
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+print(json.dumps({{"forked": len(children)}}))
+"""
+
+
+def memory_bomb(max_mib: int = 2048) -> str:
+    """Allocates (and touches) 50 MiB at a time up to `max_mib`, printing what it holds; a MemoryError is reported."""
+    return f"""
+import json
+held = []
+try:
+    while len(held) * 50 < {max_mib}:
+        held.append(b"x" * (50 * 1024**2))
+        print(len(held) * 50, flush=True)
+except MemoryError:
+    print(json.dumps({{"memory_error_at_mib": len(held) * 50}}), flush=True)
+"""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import shutil
-from html.parser import HTMLParser
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -15,35 +14,7 @@ from mlops_course.book.lab_links import launch_url
 from mlops_course.errors import BookBuildError
 from mlops_course.course.layout import lab_names
 
-from .conftest import ROOT
-
-
-class Links(HTMLParser):
-    """Collects what a page loads (scripts, styles, images, frames) and the links it offers."""
-
-    def __init__(self):
-        super().__init__()
-        self.loads: list[str] = []
-        self.anchors: list[dict] = []
-
-    def handle_starttag(self, tag, attrs):
-        a = dict(attrs)
-        if tag in ("script", "img", "iframe") and a.get("src"):
-            self.loads.append(a["src"])
-        if tag == "link" and a.get("href") and a.get("rel") in ("stylesheet", "preload", "icon", "modulepreload"):
-            self.loads.append(a["href"])
-        if tag == "a" and a.get("href"):
-            self.anchors.append(a)
-
-
-def parse(page: Path) -> Links:
-    parser = Links()
-    parser.feed(page.read_text())
-    return parser
-
-
-def pages(html: Path) -> list[Path]:
-    return sorted(p for p in html.rglob("*.html") if "_static" not in p.parts and "_sources" not in p.parts)
+from .conftest import ROOT, pages, parse
 
 
 @pytest.mark.slow

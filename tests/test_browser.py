@@ -41,7 +41,7 @@ from mlops_course.course.questions import questions
 from mlops_course.learner.selfcheck import MIME_TYPE
 
 from .browsers import chromium_context, require_chromium
-from .conftest import ROOT
+from .conftest import ROOT, pages, parse
 from .servers import free_port, running, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.server]
@@ -234,8 +234,6 @@ def test_the_sidebar_reaches_every_page_of_the_book(course, browser, shots):
 
 def lab_links(html: Path) -> dict[str, set[tuple[str, str]]]:
     """Every page's lab links: (kind, href) with kind 'open' or 'download'."""
-    from .test_book import parse, pages
-
     found = {}
     for page in pages(html):
         for a in parse(page).anchors:

@@ -25,8 +25,7 @@ from mlops_course.course import notebooks
 from mlops_course.proof.canary import CanaryError, Failure, Hold, Report
 
 from . import nbfactory
-from .conftest import ROOT
-from .test_environment import _pinned
+from .conftest import ROOT, pinned
 
 LAB = "lab01-toy"
 
@@ -176,8 +175,8 @@ def test_upgrade_moves_every_pin_file_to_what_a_passing_canary_proved(tmp_path):
         env = (course / name).read_text()
         assert "- mlflow==3.99.0" in env and "- jupyter-book==1.0.5" in env and "mlflow==3.17.2" not in env, name
     constraints = [line for line in (course / "constraints.txt").read_text().splitlines() if line and not line.startswith("#")]
-    assert _pinned(constraints)["mlflow-skinny"] == "3.99.0"
-    assert all(_pinned(constraints)[p] == v for p, v in pins.items())
+    assert pinned(constraints)["mlflow-skinny"] == "3.99.0"
+    assert all(pinned(constraints)[p] == v for p, v in pins.items())
     comments = [line for line in (ROOT / "pyproject.toml").read_text().splitlines() if line.strip().startswith("#")]
     assert comments == [line for line in (course / "pyproject.toml").read_text().splitlines() if line.strip().startswith("#")]
 

@@ -40,8 +40,7 @@ from mlops_course.grading.feedback import HIDDEN_BLOCK, HIDDEN_NOTE
 from mlops_course.classroom.hub_client import HubClient
 from mlops_course.course.layout import release_notebook, source_notebook
 
-from .conftest import ROOT
-from .test_limits import fork_bomb, memory_bomb
+from .conftest import ROOT, fork_bomb, memory_bomb
 
 pytestmark = [pytest.mark.classserver, pytest.mark.server]
 

@@ -2,37 +2,23 @@
 
 from __future__ import annotations
 
-import re
 import tomllib
 
 import yaml
 
-from .conftest import ROOT
-
-
-def _name(requirement: str) -> str:
-    return re.split(r"[=<>!~\[ ;]", requirement.strip(), maxsplit=1)[0].lower().replace("_", "-")
-
-
-def _pinned(requirements: list[str]) -> dict[str, str]:
-    pins = {}
-    for req in requirements:
-        name, sep, version = req.partition("==")
-        assert sep, f"'{req}' is not pinned with =="
-        pins[_name(name)] = version.strip()
-    return pins
+from .conftest import ROOT, pinned
 
 
 def pyproject_requirements() -> dict[str, str]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     extras = [r for group in project.get("optional-dependencies", {}).values() for r in group]
-    return _pinned(project["dependencies"] + extras)
+    return pinned(project["dependencies"] + extras)
 
 
 def environment_yml_requirements() -> dict[str, str]:
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
-    return _pinned([r for r in pip_section if not r.startswith("-")])
+    return pinned([r for r in pip_section if not r.startswith("-")])
 
 
 def test_environment_yml_names_the_same_packages_as_pyproject():
@@ -49,6 +35,6 @@ def test_environment_yml_uses_python_311():
 def test_constraints_pin_every_direct_dependency_at_the_same_version():
     """Does constraints.txt agree with pyproject.toml, so `make lab` installs what was tested?"""
     lines = [line for line in (ROOT / "constraints.txt").read_text().splitlines() if line and not line.startswith("#")]
-    constraints = _pinned(lines)
+    constraints = pinned(lines)
     for name, version in pyproject_requirements().items():
         assert constraints.get(name) == version, f"constraints.txt pins {name} at {constraints.get(name)}, pyproject at {version}"

@@ -11,7 +11,7 @@ from mlops_course.grading.autograde import summary_table
 from mlops_course.grading.export import export_grades
 
 from . import nbfactory as nbf
-from .test_gradebook import cli as run_cli
+from .conftest import cli as run_cli
 
 LAB = nbf.TOY_LAB
 

@@ -15,7 +15,7 @@ import urllib.request
 from mlops_course.classroom import postgres
 
 from . import nbfactory as nbf
-from .test_gradebook import assert_one_line_failure, cli
+from .conftest import assert_one_line_failure, cli
 
 LAB = nbf.TOY_LAB
 TOKEN = "formgrade-test-token"

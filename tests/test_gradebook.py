@@ -2,7 +2,6 @@
 
 import shutil
 import sqlite3
-import subprocess
 import tempfile
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from mlops_course.errors import GradebookError, GradingError
 from mlops_course.grading.gradebook import alembic_head, create_sqlite_gradebook, require_gradebook, shown_url
 
 from . import nbfactory as nbf
+from .conftest import assert_one_line_failure, cli
 
 
 def _schema(path):
@@ -55,23 +55,6 @@ LAB = nbf.TOY_LAB
 SECRET = "s3cret-pw"
 
 
-def cli(course: Path, *args: str) -> subprocess.CompletedProcess:
-    """`mlops-course --root COURSE ARGS...` run in this process (seconds faster than a new one): exit status and output."""
-    import contextlib
-    import io
-
-    from mlops_course.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    code = 0
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            main(["--root", str(course), *args])
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
-
-
 def snapshot(course: Path) -> dict[str, bytes]:
     """Every file of the course (scratch folders of a batch aside), with its bytes."""
     return {str(p.relative_to(course)): p.read_bytes() for p in sorted(course.rglob("*"))
@@ -83,15 +66,6 @@ def toy_class(dest: Path) -> Path:
     grading.submit(course, LAB, "ana", {LAB: nbf.toy_submission(why="Because doubling is linear.")})
     grading.submit(course, LAB, "bo", {LAB: nbf.toy_submission(limit=3)})
     return course
-
-
-def assert_one_line_failure(result: subprocess.CompletedProcess, *expected: str) -> None:
-    lines = result.stderr.strip().splitlines()
-    assert result.returncode == 1, (result.returncode, result.stderr)
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    assert "Traceback" not in result.stderr + result.stdout
-    for text in expected:
-        assert text in lines[0], (text, lines[0])
 
 
 def test_is_a_missing_sqlite_gradebook_an_error_naming_it_unless_asked_to_create_it(tmp_path):

@@ -19,8 +19,7 @@ import pytest
 from mlops_course.cli import build_parser
 
 from . import nbfactory as nbf
-from .conftest import ROOT
-from .test_gradebook import cli
+from .conftest import ROOT, cli
 
 GUIDE = ROOT / "book" / "instructors" / "grading.md"
 LAB = nbf.TOY_LAB

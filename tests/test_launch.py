@@ -22,9 +22,7 @@ from mlops_course.errors import BookBuildError
 from mlops_course.course.layout import lab_names
 from mlops_course.quiz.model import is_quiz
 
-from .conftest import ROOT
-from .test_book import pages, parse
-from .test_environment import _pinned
+from .conftest import ROOT, pages, parse, pinned
 
 # The labs the chapters link to; a lesson quiz is taken in the book and handed out as an nbgrader assignment.
 LABS = [lab for lab in lab_names(ROOT, "labs") if not is_quiz(lab)]
@@ -38,7 +36,7 @@ def test_binder_installs_the_same_packages_as_the_course_environment():
 
     course, course_env = pip_section(ROOT / "environment.yml")
     binder, binder_env = pip_section(ROOT / "binder" / "environment.yml")
-    assert _pinned(binder) == _pinned([r for r in course if not r.startswith("-")])
+    assert pinned(binder) == pinned([r for r in course if not r.startswith("-")])
     assert not any(r.startswith("-e") for r in binder), "repo2docker installs this before the repository is there"
     assert [d for d in binder_env["dependencies"] if isinstance(d, str)] == \
         [d for d in course_env["dependencies"] if isinstance(d, str)]

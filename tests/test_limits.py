@@ -11,52 +11,9 @@ import pytest
 
 from mlops_course.classroom import limits
 
+from .conftest import fork_bomb, memory_bomb
+
 SMALL = limits.StudentLimits(processes=64, memory_bytes=256 * 1024**2)
-
-
-def fork_bomb(max_forks: int = 1000, seconds: float = 0.0, spin: bool = False) -> str:
-    """A fork bomb, bounded on purpose: if a limit failed, the shared machine must still survive the test.
-
-    It forks until fork fails (or `max_forks`), holds the children `seconds` (spinning on the CPU
-    with `spin`, else asleep), then ends them; it prints how many forks succeeded.
-    """
-    return f"""
-import json, os, signal, time
-deadline = time.monotonic() + {seconds}
-children = []
-for _ in range({max_forks}):
-    try:
-        pid = os.fork()
-    except OSError:
-        break
-    if pid == 0:
-        while time.monotonic() < deadline + 60:
-            if {spin}:
-                sum(range(10000))
-            else:
-                time.sleep(1)
-        os._exit(0)
-    children.append(pid)
-time.sleep(max(0.0, deadline - time.monotonic()))
-for pid in children:
-    os.kill(pid, signal.SIGKILL)
-    os.waitpid(pid, 0)
-print(json.dumps({{"forked": len(children)}}))
-"""
-
-
-def memory_bomb(max_mib: int = 2048) -> str:
-    """Allocates (and touches) 50 MiB at a time up to `max_mib`, printing what it holds; a MemoryError is reported."""
-    return f"""
-import json
-held = []
-try:
-    while len(held) * 50 < {max_mib}:
-        held.append(b"x" * (50 * 1024**2))
-        print(len(held) * 50, flush=True)
-except MemoryError:
-    print(json.dumps({{"memory_error_at_mib": len(held) * 50}}), flush=True)
-"""
 
 
 def _run_limited(code: str, procs: list, student_limits: limits.StudentLimits) -> subprocess.CompletedProcess:

@@ -7,7 +7,7 @@ from nbgrader.api import Gradebook
 from mlops_course.course.config import load_config
 
 from . import nbfactory as nbf
-from .test_gradebook import cli
+from .conftest import cli
 
 
 def students(course) -> dict[str, tuple]:
