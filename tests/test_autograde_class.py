@@ -19,7 +19,7 @@ import sys
 import pandas as pd
 import pytest
 
-from mlops_course.grading import autograde
+from mlops_course.grading import autograde, plan
 from mlops_course.grading import nbgrader_runs as grading
 from mlops_course.course import notebooks
 from mlops_course.course.layout import release_notebook, source_notebook
@@ -63,7 +63,7 @@ def set_due_date(course, db_url=None):
 
     from mlops_course.course.config import load_config
 
-    autograde.ensure_assignment(course, LAB, db_url)
+    plan.ensure_assignment(plan.CourseSettings.read(course, db_url), LAB)
     cd = load_config(course, db_url).CourseDirectory
     with Gradebook(cd.db_url, cd.course_id) as gb:
         gb.update_or_create_assignment(LAB, duedate=DUE.replace(tzinfo=None))

@@ -96,8 +96,8 @@ def test_a_batch_gives_each_kernel_its_share_of_the_cores(tmp_path, monkeypatch)
     """With two jobs on two cores, does each grading kernel get one thread (one job: both cores)?"""
     seen = []
     monkeypatch.setattr(autograde, "default_jobs", lambda: 2)
-    monkeypatch.setattr(autograde, "_plan", lambda *args: [])
-    monkeypatch.setattr(autograde, "_run", lambda root, queue, jobs, limits, *rest: seen.append(limits.threads) or [])
+    monkeypatch.setattr(autograde, "plan_jobs", lambda *args: [])
+    monkeypatch.setattr(autograde, "_run", lambda course, queue, jobs, limits, *rest: seen.append(limits.threads) or [])
     course = copy_course(tmp_path / "course", [LAB])
     for jobs in (2, 1):
         autograde.autograde(course, LAB, jobs=jobs, progress=False, warn=lambda message: None)

@@ -97,10 +97,10 @@ def _require_submissions(root: Path, lab: str | None, students: list[str]) -> No
     """Fail, naming the folder, when there is nothing (or no such student) to grade: grading nothing is no success."""
     from mlops_course.course.config import load_config
     from mlops_course.course.layout import resolve_labs
-    from mlops_course.grading.autograde import submitted_students
+    from mlops_course.grading.plan import students_in
 
     folder = load_config(root).CourseDirectory.submitted_directory
-    handed_in = {s for name in resolve_labs(root, lab) for s in submitted_students(root, name)}
+    handed_in = {s for name in resolve_labs(root, lab) for s in students_in(root / folder, name)}
     what = f"of {lab}" if lab else "of any lab"
     if not handed_in:
         fail(f"no submissions {what} in {folder}/: collect them first (mlops-course collect FOLDER-OR-ZIP)")

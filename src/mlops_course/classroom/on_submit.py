@@ -156,7 +156,7 @@ def _take_in(course: Path, hand_in: HandIn) -> Path:
     if dest.exists():
         shutil.rmtree(dest)
     # Never following a link: root would otherwise copy what it points at, anyone's files.
-    from mlops_course.grading.autograde import copy_submission
+    from mlops_course.grading.worker import copy_submission
 
     copy_submission(hand_in.folder, dest)
     return dest

@@ -22,7 +22,7 @@ from mlops_course.course.config import GRADING_DIR, load_config
 from mlops_course.grading.nbgrader_api import open_api, require_success
 from mlops_course.course.layout import resolve_labs
 from mlops_course.errors import GradingError
-from mlops_course.grading.autograde import submitted_students
+from mlops_course.grading.plan import submitted_students
 from mlops_course.grading.gradebook import require_gradebook
 from mlops_course.course.notebooks import HIDDEN_TEST_MARKERS
 
