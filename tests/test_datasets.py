@@ -70,7 +70,8 @@ def test_a_fan_out_join_is_refused():
 def test_splits_are_in_time_order(small):
     """Are time windows returned as asked, and overlapping or backwards windows refused?"""
     dataset, _ = small
-    parts = datasets.split_by_months(dataset, train=list(range(1, 9)), validation=[9, 10], test=[11, 12])
+    parts = datasets.split_by_months(dataset, train=datasets.TRAIN_MONTHS, validation=datasets.VALIDATION_MONTHS,
+                                     test=datasets.TEST_MONTHS)
     assert parts["train"]["month"].max() == 8 and set(parts["test"]["month"]) == {11, 12}
     assert sum(len(p) for p in parts.values()) == len(dataset)
     with pytest.raises(ValueError, match="must come after"):

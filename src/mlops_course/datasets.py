@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +41,12 @@ WEATHER_COLUMNS = ["temp", "dewp", "humid", "wind_speed", "wind_gust", "precip",
 # Columns kept beside the features: an id, the time of the flight, and the raw delay for analysis.
 ID_COLUMNS = ["flight_id", "year", "day", "sched_dep_time", "time_hour", "tailnum", "flight", "dep_delay"]
 DATA_YEAR = 2013
+# The course's time windows over 2013: a model learns from January to August, is chosen (with its
+# threshold) on September and October, and is measured once on November and December, months it
+# has never seen. The pipeline's params.yaml, the mutation grader and the tests all start from these.
+TRAIN_MONTHS = (1, 2, 3, 4, 5, 6, 7, 8)
+VALIDATION_MONTHS = (9, 10)
+TEST_MONTHS = (11, 12)
 SNAPSHOT_PREFIX = "flights"
 # The name of the lineage record among an MLflow run's artifacts.
 LINEAGE_ARTIFACT = "lineage.json"
@@ -249,8 +256,8 @@ def ensure_snapshot(folder: Path, months: list[int] | None = None, fraction: flo
     return save_snapshot(dataset, lineage, folder)
 
 
-def split_by_months(dataset: pd.DataFrame, **windows: list[int]) -> dict[str, pd.DataFrame]:
-    """Time-based splits, e.g. ``split_by_months(df, train=[1..8], validation=[9, 10], test=[11, 12])``.
+def split_by_months(dataset: pd.DataFrame, **windows: Sequence[int]) -> dict[str, pd.DataFrame]:
+    """Time-based splits, e.g. ``split_by_months(df, train=TRAIN_MONTHS, validation=VALIDATION_MONTHS, test=TEST_MONTHS)``.
 
     Windows must not overlap, and each must come after the previous one: models are
     evaluated on the future, never on months they were trained on.

@@ -37,12 +37,18 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from mlops_course.datasets import FEATURES, TARGET, WEATHER_COLUMNS, build_dataset, split_by_months
+from mlops_course.datasets import (
+    FEATURES,
+    TARGET,
+    TRAIN_MONTHS,
+    VALIDATION_MONTHS,
+    WEATHER_COLUMNS,
+    build_dataset,
+    split_by_months,
+)
 from mlops_course.errors import MutationError
 from mlops_course.schema import Schema
 
-TRAIN_MONTHS = [1, 2, 3, 4, 5, 6, 7, 8]
-VALIDATION_MONTHS = [9, 10]
 FIXTURES = ("dataset", "model", "train_model", "schema")
 
 
