@@ -28,7 +28,9 @@ from pathlib import Path
 
 import yaml
 
+from mlops_course.datasets import TEST_MONTHS, TRAIN_MONTHS, VALIDATION_MONTHS
 from mlops_course.errors import PipelineError
+from mlops_course.tracking import OFFLINE_ENV
 from mlops_course.stages import (
     METRICS,
     MODEL,
@@ -46,7 +48,7 @@ from mlops_course.stages import (
 # The settings of the course's pipeline. A key that is not here is a typo until someone adds it.
 DEFAULT_PARAMS: dict = {
     "data": {"fraction": 0.05, "seed": 0},
-    "split": {"train_months": [1, 2, 3, 4, 5, 6, 7, 8], "validation_months": [9, 10], "test_months": [11, 12]},
+    "split": {"train_months": list(TRAIN_MONTHS), "validation_months": list(VALIDATION_MONTHS), "test_months": list(TEST_MONTHS)},
     "train": {"max_iter": 100, "learning_rate": 0.1, "max_leaf_nodes": 31, "seed": 0},
     "evaluate": {"slice_column": "origin"},
     "register": {"model_name": "flight-delay", "alias": "candidate"},
@@ -84,7 +86,7 @@ def dvc_env(folder: Path) -> dict[str, str]:
     times longer, so stages get one thread unless told otherwise.
     """
     private = Path(folder).resolve() / ".dvc" / "tmp"
-    env = dict(os.environ, DVC_NO_ANALYTICS="1", DO_NOT_TRACK="1", MLFLOW_DISABLE_TELEMETRY="true")
+    env = {**os.environ, **OFFLINE_ENV}
     env.setdefault("DVC_SYSTEM_CONFIG_DIR", str(private / "system-config"))
     env.setdefault("DVC_GLOBAL_CONFIG_DIR", str(private / "global-config"))
     env.setdefault("DVC_SITE_CACHE_DIR", str(private / "site-cache"))

@@ -26,6 +26,7 @@ from typing import Callable, Iterator
 import httpx
 
 from mlops_course.errors import MissingFileError, ServerError, ServerTimeoutError
+from mlops_course.tracking import OFFLINE_ENV
 
 HOST = "127.0.0.1"
 # MLflow's scoring server takes a few seconds to import and load a model; on a busy machine more.
@@ -189,8 +190,8 @@ def mlflow_scoring_server(model_uri: str, log: Path, port: int | None = None, tr
     log = Path(log)
     log.parent.mkdir(parents=True, exist_ok=True)
     env = {
+        **OFFLINE_ENV,
         "MLFLOW_TRACKING_URI": tracking_uri or mlflow.get_tracking_uri(),
-        "MLFLOW_DISABLE_TELEMETRY": "true",
         # One thread per prediction, as in the lab's own service: OpenMP threads only slow down one-row requests.
         "OMP_NUM_THREADS": "1",
         # MLflow starts uvicorn by name; the environment's own bin folder must come first.

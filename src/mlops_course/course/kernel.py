@@ -11,15 +11,10 @@ import sys
 import uuid
 from pathlib import Path
 
+from mlops_course.tracking import OFFLINE_ENV  # the kernel's environment; callers import it from here too
+
 KERNEL_NAME = "mlops-course"
 DISPLAY_NAME = "Python (MLOps course)"
-# MLflow and DVC send usage telemetry unless told not to; the course runs offline.
-OFFLINE_ENV = {
-    "MLFLOW_DISABLE_TELEMETRY": "true",
-    "DVC_NO_ANALYTICS": "1",
-    "DO_NOT_TRACK": "1",
-    "PYDEVD_DISABLE_FILE_VALIDATION": "1",
-}
 
 
 def install_kernel(prefix: str | None = None) -> str:
