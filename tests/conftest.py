@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import threading
+from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -230,14 +231,19 @@ def postgres_cluster():
 MLFLOW_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLFLOW_EXPERIMENT_ID")
 
 
-@contextlib.contextmanager
-def mlflow_store_in(folder: Path):
-    """MLflow's tracking and registry pointed at a SQLite store in `folder`/artifacts/; yields its URI.
+@dataclass(frozen=True)
+class MlflowStore:
+    folder: Path
+    uri: str
 
-    No class server's URI from the environment reaches the code inside, and afterwards MLflow's
-    tracking URI, registry URI, active experiment and their environment variables are what they were
-    (MLflow copies each into the environment for subprocesses, where a later test's would find it).
-    For a module's fixture; a test uses the `mlflow_store` fixture.
+
+@pytest.fixture(scope="module")
+def mlflow_store(tmp_path_factory):
+    """A test module's own MLflow store: tracking and registry in a SQLite file in `folder`/artifacts/.
+
+    No class server's URI from the environment reaches the module's code; afterwards MLflow's tracking
+    URI, registry URI, active experiment and their environment variables are what they were (MLflow
+    copies each into the environment for subprocesses, where a later test's would find them).
     """
     import mlflow
     from mlflow.tracking import fluent
@@ -250,8 +256,9 @@ def mlflow_store_in(folder: Path):
     before = (tracking_utils._tracking_uri, registry_utils._registry_uri, fluent._active_experiment_id)
     for name in MLFLOW_ENV:
         os.environ.pop(name, None)
+    folder = tmp_path_factory.mktemp("mlflow-store")
     try:
-        yield tracking.configure_tracking(folder)
+        yield MlflowStore(folder, tracking.configure_tracking(folder))
     finally:
         mlflow.set_tracking_uri(before[0])
         registry_utils._registry_uri = before[1]  # set_registry_uri(None) would keep the one in use
@@ -261,13 +268,6 @@ def mlflow_store_in(folder: Path):
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-
-
-@pytest.fixture
-def mlflow_store(tmp_path):
-    """A test's own MLflow store (tracking and registry) in tmp_path/artifacts/; its URI. Restored afterwards."""
-    with mlflow_store_in(tmp_path) as uri:
-        yield uri
 
 
 # --- the command line, run in this process -----------------------------------------------------------

@@ -58,14 +58,11 @@ def test_unknown_metric_is_named():
 
 
 @pytest.fixture(scope="module")
-def registry(tmp_path_factory):
+def registry(mlflow_store):
     """A fresh MLflow store and the flights of 2% of 2013, split by months."""
-    with pytest.MonkeyPatch.context() as env:
-        env.delenv("MLFLOW_TRACKING_URI", raising=False)
-        env.delenv("MLFLOW_REGISTRY_URI", raising=False)
-        tracking.use_experiment("gate", tmp_path_factory.mktemp("gate"))
-        dataset, _ = datasets.build_dataset(fraction=0.02)
-        yield datasets.split_by_months(dataset, train=list(range(1, 9)), validation=[9, 10], test=[11, 12])
+    tracking.use_experiment("gate", mlflow_store.folder)
+    dataset, _ = datasets.build_dataset(fraction=0.02)
+    return datasets.split_by_months(dataset, train=list(range(1, 9)), validation=[9, 10], test=[11, 12])
 
 
 def _register(splits, shuffle: bool, alias: str) -> str:

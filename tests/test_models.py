@@ -28,10 +28,11 @@ def test_best_threshold_warns_below_one_half_when_misses_cost_more():
 
 
 @pytest.fixture(scope="module")
-def registered(tmp_path_factory):
+def registered(mlflow_store):
+    """The reference model registered as the champion in the module's own MLflow store, beside its dataset snapshots."""
     import mlflow
 
-    workdir = tmp_path_factory.mktemp("lab")
+    workdir = mlflow_store.folder
     tracking.use_experiment("reference-model", workdir)
     version = models.ensure_champion(workdir / "artifacts" / "datasets", list(range(1, 9)), [9, 10], fraction=0.02)
     return workdir, version, mlflow

@@ -15,14 +15,11 @@ from mlops_course.pipeline import PipelineError
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    """A pipeline on 2% of the flights, reproduced once; its MLflow store stays in the project's artifacts/."""
-    with pytest.MonkeyPatch.context() as env:
-        env.delenv("MLFLOW_TRACKING_URI", raising=False)
-        env.delenv("MLFLOW_REGISTRY_URI", raising=False)
-        folder = pipeline.write_project(tmp_path_factory.mktemp("pipeline") / "project", {"data": {"fraction": 0.02}})
-        first = pipeline.repro(folder)
-        yield folder, first
+def project(mlflow_store):
+    """A pipeline on 2% of the flights, reproduced once; its MLflow store stays in the project's artifacts/
+    (mlflow_store leaves no tracking URI in the environment for DVC's stages)."""
+    folder = pipeline.write_project(mlflow_store.folder / "project", {"data": {"fraction": 0.02}})
+    return folder, pipeline.repro(folder)
 
 
 def test_first_repro_runs_every_stage_in_order(project):

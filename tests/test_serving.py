@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
@@ -131,31 +130,21 @@ def _alive(pid: int) -> bool:
 
 
 @pytest.fixture(scope="module")
-def registered_model(tmp_path_factory):
+def registered_model(mlflow_store):
     """A tiny reference model registered as flight-delay@champion in a private SQLite store."""
     import mlflow
 
     from mlops_course import datasets, models, tracking
 
-    work = tmp_path_factory.mktemp("serving-store")
-    old_uri = mlflow.get_tracking_uri()
-    old_env = {name: os.environ.get(name) for name in (tracking.TRACKING_URI_ENV, tracking.REGISTRY_URI_ENV)}
+    work = mlflow_store.folder
     tracking.use_experiment("test-serving", workdir=work)
     frame = datasets.build_dataset(months=[1, 2, 3], fraction=0.02, seed=1)[0]
     splits = datasets.split_by_months(frame, train=[1, 2], validation=[3])
     model = models.train(splits["train"], splits["validation"], max_iter=10)
     with mlflow.start_run():
         version = models.log_and_register(model, splits["validation"])
-    yield {"uri": mlflow.get_tracking_uri(), "work": work, "version": version,
-           "record": models.input_example(splits["validation"], rows=1).iloc[0].to_dict()}
-    mlflow.set_tracking_uri(old_uri)
-    # set_tracking_uri also writes the URI into the environment, for subprocesses: leave it as it was, so that
-    # no later test's subprocess (Lab 06's CI script) tracks into this module's store.
-    for name, value in old_env.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
+    return {"uri": mlflow_store.uri, "work": work, "version": version,
+            "record": models.input_example(splits["validation"], rows=1).iloc[0].to_dict()}
 
 
 @pytest.mark.slow
