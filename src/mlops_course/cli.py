@@ -82,7 +82,7 @@ def cmd_collect(args: argparse.Namespace) -> None:
 
 def cmd_autograde(args: argparse.Namespace) -> None:
     from mlops_course.grading.autograde import autograde, summary_table
-    from mlops_course.grading.sandbox import Limits
+    from mlops_course.grading.limits import Limits
 
     root = _root(args)
     _require_submissions(root, args.lab, args.student or [])
@@ -353,121 +353,154 @@ def cmd_mutants(args: argparse.Namespace) -> None:
         fail(f"below {args.fail_under:.0f}% of slips caught: {', '.join(below)}")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="mlops-course",
-        description="Tools for the MLOps course: release labs, build the book, grade and follow progress.",
-    )
-    parser.add_argument("--root", help="the course folder (default: found from the current folder)")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+ROOT_HELP = "the course folder (default: found from the current folder)"
+DB_HELP = "gradebook database URL (default: $MLOPS_COURSE_DB_URL or autograder/gradebook.db)"
+QUICK_HELP = "run the lab on its small sample (QUICK = True), as CI does"
 
-    def add(name: str, func: Callable, help: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help, description=help)
-        p.set_defaults(func=func)
-        # Also after the command (`mlops-course autograde --root DIR`), as instructors write it.
-        p.add_argument("--root", default=argparse.SUPPRESS, help="the course folder (default: found from the current folder)")
-        return p
+def _command(sub: argparse._SubParsersAction, name: str, func: Callable, help: str) -> argparse.ArgumentParser:
+    """A subcommand whose help is also its description, calling `func(args)`."""
+    p = sub.add_parser(name, help=help, description=help)
+    p.set_defaults(func=func)
+    # Also after the command (`mlops-course autograde --root DIR`), as instructors write it.
+    p.add_argument("--root", default=argparse.SUPPRESS, help=ROOT_HELP)
+    return p
 
-    add("labs", cmd_labs, "List the labs (and quizzes) of the course.")
-    add("install-kernel", cmd_install_kernel, "Install the 'mlops-course' Jupyter kernel into this environment.")
-    p = add("release", cmd_release, "Regenerate labs/ from solutions/ with nbgrader (one lab or all).")
+
+def _with_db(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    p.add_argument("--db-url", help=DB_HELP)
+    return p
+
+
+def _shown_size(size: int) -> str:
+    """4294967296 -> '4G': a size as `_size` reads it, for a default in the help."""
+    for unit, factor in (("G", 2**30), ("M", 2**20), ("K", 2**10)):
+        if size % factor == 0:
+            return f"{size // factor}{unit}"
+    return str(size)
+
+
+def add_course_commands(sub: argparse._SubParsersAction) -> None:
+    """The course's material: its labs, kernel, student versions and book."""
+    _command(sub, "labs", cmd_labs, "List the labs (and quizzes) of the course.")
+    _command(sub, "install-kernel", cmd_install_kernel, "Install the 'mlops-course' Jupyter kernel into this environment.")
+    p = _command(sub, "release", cmd_release, "Regenerate labs/ from solutions/ with nbgrader (one lab or all).")
     p.add_argument("lab", nargs="?", help="the lab to release (default: all)")
-    p = add("book", cmd_book, "Build the course book into book/_build/html (offline).")
+    p = _command(sub, "book", cmd_book, "Build the course book into book/_build/html (offline).")
     p.add_argument("--allow-warnings", action="store_true", help="do not treat Sphinx warnings as errors")
 
-    def with_db(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        p.add_argument("--db-url", help="gradebook database URL (default: $MLOPS_COURSE_DB_URL or autograder/gradebook.db)")
-        return p
 
-    p = with_db(add("collect", cmd_collect, "Collect submissions into autograder/submitted/: from a folder of "
-                    "<student>/<lab>/ folders, or from a learning platform's zip of <student>_<lab>_<file> files."))
+def add_grading_commands(sub: argparse._SubParsersAction) -> None:
+    """From hand-ins to grades: collect them, grade them in the sandbox, and show what the sandbox enforces."""
+    from mlops_course.grading.limits import Limits
+
+    p = _with_db(_command(sub, "collect", cmd_collect, "Collect submissions into autograder/submitted/: from a "
+                          "folder of <student>/<lab>/ folders, or from a learning platform's zip of "
+                          "<student>_<lab>_<file> files."))
     p.add_argument("source", help="a folder in nbgrader's <student>/<lab>/ layout, or a .zip file")
     p.add_argument("--lab", help="only this lab (required for a zip)")
     p.add_argument("--pattern", help="regular expression for zip entries, with (?P<student_id>...) and (?P<file_id>...) "
                    "groups, matched against the full path (default: .*/<student>_<lab>_<file>)")
 
-    p = with_db(add("autograde", cmd_autograde, "Grade every submission of a lab (or all labs) in parallel, each in a "
-                    "sandbox (no network, time/memory/process limits, only the student's files); prints a summary."))
+    defaults = Limits()
+    p = _with_db(_command(sub, "autograde", cmd_autograde, "Grade every submission of a lab (or all labs) in parallel, "
+                          "each in a sandbox (no network, time/memory/process limits, only the student's files); "
+                          "prints a summary."))
     p.add_argument("lab", nargs="?", help="the lab to grade (default: all)")
     p.add_argument("--student", action="append", help="only this student (repeat for several)")
     p.add_argument("--jobs", "-j", type=int, help="submissions graded at once (default: the number of cores)")
-    p.add_argument("--cell-timeout", type=int, default=120, help="seconds per cell (default: 120)")
-    p.add_argument("--notebook-timeout", type=int, default=1800, help="seconds per notebook (default: 1800)")
-    p.add_argument("--memory", type=_size, default="4G", help="memory limit per submission (default: 4G)")
-    p.add_argument("--max-processes", type=int, default=128, help="processes and threads per submission (default: 128)")
+    p.add_argument("--cell-timeout", type=int, default=defaults.cell_timeout, help="seconds per cell (default: %(default)s)")
+    p.add_argument("--notebook-timeout", type=int, default=defaults.notebook_timeout,
+                   help="seconds per notebook (default: %(default)s)")
+    p.add_argument("--memory", type=_size, default=defaults.memory_bytes,
+                   help=f"memory limit per submission (default: {_shown_size(defaults.memory_bytes)})")
+    p.add_argument("--max-processes", type=int, default=defaults.max_processes,
+                   help="processes and threads per submission (default: %(default)s)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
-    p = with_db(add("feedback", cmd_feedback, "Write HTML feedback per student (nbgrader's, with hidden tests removed) "
-                    "into autograder/feedback/<student>/<lab>/."))
+    _command(sub, "sandbox", cmd_sandbox, "Show what the grading sandbox enforces on this machine, and what it cannot.")
+
+
+def add_gradebook_commands(sub: argparse._SubParsersAction) -> None:
+    """What the gradebook gives back: feedback, exports, the cohort report, manual grading and the roster."""
+    p = _with_db(_command(sub, "feedback", cmd_feedback, "Write HTML feedback per student (nbgrader's, with hidden "
+                          "tests removed) into autograder/feedback/<student>/<lab>/."))
     p.add_argument("lab", nargs="?", help="the lab (default: all)")
     p.add_argument("--student", help="only this student")
 
-    p = with_db(add("export", cmd_export, "Export grades: grades.csv (nbgrader's format) and grades-lms.csv (one row "
-                    "per student, one column per lab, for a learning platform)."))
+    p = _with_db(_command(sub, "export", cmd_export, "Export grades: grades.csv (nbgrader's format) and grades-lms.csv "
+                          "(one row per student, one column per lab, for a learning platform)."))
     p.add_argument("--out", help="output folder (default: autograder/export)")
 
-    p = with_db(add("report", cmd_report, "Write the cohort report (HTML and PNG plots): scores per lab, question "
-                    "difficulty and discrimination, late submissions, students who have not submitted."))
+    p = _with_db(_command(sub, "report", cmd_report, "Write the cohort report (HTML and PNG plots): scores per lab, "
+                          "question difficulty and discrimination, late submissions, students who have not submitted."))
     p.add_argument("--out", help="output folder (default: autograder/reports)")
     p.add_argument("--roster", help="file with one student id per line (to list students who never submitted)")
 
-    p = with_db(add("formgrade", cmd_formgrade, "Grade the answers in words: start nbgrader's formgrader (JupyterLab, "
-                    "on this machine only) on the course, with the gradebook the other commands use."))
+    p = _with_db(_command(sub, "formgrade", cmd_formgrade, "Grade the answers in words: start nbgrader's formgrader "
+                          "(JupyterLab, on this machine only) on the course, with the gradebook the other commands use."))
     p.add_argument("--port", type=int, default=8890, help="the port on 127.0.0.1 (default: 8890)")
     p.add_argument("jupyter_args", nargs=argparse.REMAINDER, help="after --: options passed on to jupyter lab")
 
-    p = with_db(add("roster", cmd_roster, "Import the class roster into the gradebook from a CSV file with a "
-                    "student_id column and optionally first_name, last_name and email (fills grades-lms.csv's names "
-                    "and lists students who never submitted in the cohort report)."))
+    p = _with_db(_command(sub, "roster", cmd_roster, "Import the class roster into the gradebook from a CSV file with a "
+                          "student_id column and optionally first_name, last_name and email (fills grades-lms.csv's "
+                          "names and lists students who never submitted in the cohort report)."))
     p.add_argument("action", choices=["import"], help="what to do")
     p.add_argument("file", help="the roster, a CSV file (a byte-order mark is fine)")
 
-    add("sandbox", cmd_sandbox, "Show what the grading sandbox enforces on this machine, and what it cannot.")
 
-    quick_help = "run the lab on its small sample (QUICK = True), as CI does"
-    p = add("check", cmd_check, "Self-check a lab notebook: run it, then report each question's visible tests "
-            "with hints (exit status 1 until every question passes).")
+def add_learner_commands(sub: argparse._SubParsersAction) -> None:
+    """What a learner (or a study group's lead) runs: self-check, validate before submitting, progress."""
+    p = _command(sub, "check", cmd_check, "Self-check a lab notebook: run it, then report each question's visible tests "
+                 "with hints (exit status 1 until every question passes).")
     p.add_argument("notebook", help="the lab notebook, e.g. labs/lab01-scoping/lab01-scoping.ipynb")
     p.add_argument("--question", "-q", help="check one question: its number, answer cell or test cell")
-    p.add_argument("--quick", action="store_true", help=quick_help)
-    p = add("validate", cmd_validate, "Before submitting: run nbgrader's validate on a lab notebook and list "
-            "failing tests, errors, unanswered questions and edited read-only cells.")
+    p.add_argument("--quick", action="store_true", help=QUICK_HELP)
+    p = _command(sub, "validate", cmd_validate, "Before submitting: run nbgrader's validate on a lab notebook and list "
+                 "failing tests, errors, unanswered questions and edited read-only cells.")
     p.add_argument("notebook", help="the lab notebook to submit")
-    p.add_argument("--quick", action="store_true", help=quick_help)
-    p = add("progress", cmd_progress, "Show which labs and questions are done: yours (labs/), a folder of notebooks "
-            "(yours, or a study group's <member>/<lab>/<lab>.ipynb) or the gradebook, as a table and a plot by week.")
+    p.add_argument("--quick", action="store_true", help=QUICK_HELP)
+    p = _command(sub, "progress", cmd_progress, "Show which labs and questions are done: yours (labs/), a folder of "
+                 "notebooks (yours, or a study group's <member>/<lab>/<lab>.ipynb) or the gradebook, as a table and a "
+                 "plot by week.")
     p.add_argument("folder", nargs="?", help="a folder of notebooks (default: this course's labs/)")
     p.add_argument("--gradebook", action="store_true", help="read nbgrader's gradebook instead of notebooks")
-    with_db(p)
+    _with_db(p)
     p.add_argument("--plan", default="standard", help="the study plan to compare with (default: standard)")
     p.add_argument("--week", type=int, help="the group's current week: marks it and lists who is behind")
     p.add_argument("--plot", help="where to save the plot by week (default for a group: progress.png)")
     p.add_argument("--csv", help="also save every question's status as CSV")
 
-    p = add("quiz-sheet", cmd_quiz_sheet, "Print a chapter's quiz as a study-group discussion sheet: the questions, "
-            "then the answers with every explanation on a second page.")
+
+def add_quiz_commands(sub: argparse._SubParsersAction) -> None:
+    """The lesson quizzes: printed for study groups, validated, made into nbgrader assignments."""
+    p = _command(sub, "quiz-sheet", cmd_quiz_sheet, "Print a chapter's quiz as a study-group discussion sheet: the "
+                 "questions, then the answers with every explanation on a second page.")
     p.add_argument("chapter", help="the chapter, e.g. 02-data (or 02)")
     p.add_argument("--output", "-o", help="write to this file instead (.html: a printable page; otherwise Markdown)")
-    p = add("quiz", cmd_quiz, "Lesson quizzes (book/quizzes/*.yml): validate them, or generate their nbgrader "
-            "assignments solutions/quiz-<chapter>/ and release them to labs/.")
+    p = _command(sub, "quiz", cmd_quiz, "Lesson quizzes (book/quizzes/*.yml): validate them, or generate their "
+                 "nbgrader assignments solutions/quiz-<chapter>/ and release them to labs/.")
     p.add_argument("action", choices=["validate", "generate"], help="what to do")
     p.add_argument("chapter", nargs="?", help="one chapter, e.g. 02-data (default: every quiz)")
     p.add_argument("--no-release", action="store_true", help="generate solutions/ only, do not release to labs/")
 
-    p = add("canary", cmd_canary, "Install the newest release of every direct dependency (below the bounds in "
-            "holds.toml) into a throwaway environment, run every lab, grade solutions and blanks, check the quiz keys "
-            "and build the book there; print and save the report (exit status 1 on any failure).")
+
+def add_proof_commands(sub: argparse._SubParsersAction) -> None:
+    """The course's proofs of itself: the dependency canary, the pin upgrade it allows, the mutation report."""
+    p = _command(sub, "canary", cmd_canary, "Install the newest release of every direct dependency (below the bounds "
+                 "in holds.toml) into a throwaway environment, run every lab, grade solutions and blanks, check the "
+                 "quiz keys and build the book there; print and save the report (exit status 1 on any failure).")
     p.add_argument("--folder", default="/tmp/mlops-course-canary", help="the canary's folder, replaced on each run: "
                    "its environment (venv/), its work (work/) and its report (default: /tmp/mlops-course-canary)")
     p.add_argument("--find-links", action="append", default=[], help="also look for packages in this folder (repeat)")
     p.add_argument("--no-index", action="store_true", help="only the --find-links folders, not the registry")
-    p = add("upgrade", cmd_upgrade, "Move the pins of pyproject.toml, constraints.txt and environment.yml to the "
-            "versions the last passing canary proved.")
+    p = _command(sub, "upgrade", cmd_upgrade, "Move the pins of pyproject.toml, constraints.txt and environment.yml "
+                 "to the versions the last passing canary proved.")
     p.add_argument("--report", default="/tmp/mlops-course-canary/report.json", help="the canary's report.json "
                    "(default: /tmp/mlops-course-canary/report.json)")
 
-    p = add("mutants", cmd_mutants, "Mutation report: small slips in every autograded answer of a lab (or every "
-            "lab), each run through its question's tests; prints what they catch and writes test-artifacts/mutants/<lab>.md.")
+    p = _command(sub, "mutants", cmd_mutants, "Mutation report: small slips in every autograded answer of a lab (or "
+                 "every lab), each run through its question's tests; prints what they catch and writes "
+                 "test-artifacts/mutants/<lab>.md.")
     p.add_argument("lab", nargs="?", help="the lab (default: every hands-on lab)")
     p.add_argument("--max-per-kind", type=int, default=8, help="slips per kind and answer cell (default: 8)")
     p.add_argument("--out", help="folder for the Markdown reports (default: test-artifacts/mutants)")
@@ -475,8 +508,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--progress", action="store_true", help="show each slip's run as it goes")
     p.add_argument("--question", "-q", action="append", help="only this question: its number, answer or test cell (repeat)")
 
-    p = add("class-server", cmd_class_server, "A class server on this machine (as root): JupyterHub with a system "
-            "account per student, nbgrader's exchange, a PostgreSQL gradebook and an MLflow tracking server.")
+
+def add_class_server_commands(sub: argparse._SubParsersAction) -> None:
+    """The class server on this machine, and grading on submit."""
+    p = _command(sub, "class-server", cmd_class_server, "A class server on this machine (as root): JupyterHub with a "
+                 "system account per student, nbgrader's exchange, a PostgreSQL gradebook and an MLflow tracking server.")
     p.add_argument("action", choices=["start", "stop", "status", "teardown", "grade-on-submit"],
                    help="start; stop (keeps every file); status; teardown (also removes the accounts and the state); "
                    "grade-on-submit (--lab LAB: students get feedback within a minute of handing in)")
@@ -490,6 +526,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hub-port", type=int, help="JupyterHub's port on 127.0.0.1 (default: a free one)")
     p.add_argument("--test-password", help="let every account log in with this one password (trying it out, tests); "
                    "without it, users log in with their system passwords (PAM)")
+
+
+# Each adds its commands to the subparsers, in the order --help lists them.
+COMMAND_GROUPS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
+    add_course_commands, add_grading_commands, add_gradebook_commands, add_learner_commands, add_quiz_commands,
+    add_proof_commands, add_class_server_commands,
+)
+
+
+def build_parser(groups: Sequence[Callable[[argparse._SubParsersAction], None]] = COMMAND_GROUPS) -> argparse.ArgumentParser:
+    """The command's parser, with the commands of `groups` (a test leaves one out to see its check fail)."""
+    parser = argparse.ArgumentParser(
+        prog="mlops-course",
+        description="Tools for the MLOps course: release labs, build the book, grade and follow progress.",
+    )
+    parser.add_argument("--root", help=ROOT_HELP)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add_commands in groups:
+        add_commands(sub)
     return parser
 
 

@@ -38,7 +38,8 @@ from mlops_course.course.config import GRADING_DIR
 from mlops_course.grading.gradebook import require_gradebook
 from mlops_course.grading.merge import open_gradebook, record_result
 from mlops_course.grading.plan import CourseSettings, Job, default_jobs, plan_jobs
-from mlops_course.grading.sandbox import UIDS_PER_BATCH, Limits, Sandbox, reserved_uids
+from mlops_course.grading.limits import Limits
+from mlops_course.grading.sandbox import UIDS_PER_BATCH, Sandbox, reserved_uids
 from mlops_course.grading.worker import GradeResult, run_child
 
 WORK_DIR = f"{GRADING_DIR}/work"

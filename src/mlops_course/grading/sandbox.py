@@ -40,6 +40,7 @@ from jupyter_client.manager import AsyncKernelManager
 from traitlets import Int, List, Unicode
 
 from mlops_course.course.kernel import OFFLINE_ENV
+from mlops_course.grading.limits import Limits
 
 TOOLS = ("bwrap", "prlimit", "setpriv", "unshare")
 # Unprivileged user ids the kernels run as when we are root: one per parallel job, so
@@ -82,21 +83,6 @@ def reserved_uids(lock_dir: Path | None = None) -> Iterator[int]:
         # Every block is taken: wait for the first one rather than share it.
         fcntl.flock(handles[0], fcntl.LOCK_EX)
         yield FIRST_SANDBOX_UID
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Per-submission limits. Times in seconds, sizes in bytes."""
-
-    cell_timeout: int = 120
-    notebook_timeout: int = 1800
-    memory_bytes: int = 4 * 2**30
-    max_processes: int = 128
-    max_file_bytes: int = 2 * 2**30
-    max_output_bytes: int = 2 * 2**20
-    # Threads of the numerical libraries (OpenMP, BLAS) in each kernel; 0: their own default.
-    # A batch sets it to its share of the cores: more would only make the kernels fight for them.
-    threads: int = 0
 
 
 @dataclass(frozen=True)

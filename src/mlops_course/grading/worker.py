@@ -24,7 +24,7 @@ from typing import Iterable
 from mlops_course.course import notebooks
 from mlops_course.grading.nbgrader_api import open_api
 from mlops_course.grading.plan import CourseSettings, Job
-from mlops_course.grading.sandbox import Limits
+from mlops_course.grading.limits import Limits
 
 
 @dataclass
