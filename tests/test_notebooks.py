@@ -37,12 +37,13 @@ def test_parameters_are_injected_after_the_parameters_cell(solution):
 
 def test_an_answer_replaces_only_its_cell(solution):
     """Does simulating a student's answer change that cell and no other?"""
-    answer_id = next(c.grade_id for c in notebooks.graded_cells(solution) if c.solution and c.cell_type == "code")
-    new = notebooks.with_answer(solution, answer_id, "x = 1")
-    assert notebooks.find_cell(new, answer_id).source == "x = 1"
-    assert len(new.cells) == len(solution.cells), "no cell may be added or removed"
-    changed = [i for i, (a, b) in enumerate(zip(solution.cells, new.cells)) if a.source != b.source]
-    assert len(changed) == 1
+    answer = next(c for c in notebooks.graded_cells(solution) if c.solution and c.cell_type == "code")
+    new = notebooks.with_answer(solution, answer.grade_id, "x = 1")
+    assert notebooks.find_cell(new, answer.grade_id).source == "x = 1"
+    assert len(new.cells) == len(solution.cells), (
+        f"with_answer should keep the {len(solution.cells)} cells, it returned {len(new.cells)}")
+    changed = [i for i, (a, b) in enumerate(zip(solution.cells, new.cells, strict=True)) if a.source != b.source]
+    assert changed == [answer.index], f"only cell {answer.index} should change, these did: {changed}"
 
 
 def test_unknown_cell_lists_the_cells(solution):
@@ -56,10 +57,14 @@ def test_skipping_after_keeps_everything_up_to_the_cell(solution):
     tests = notebooks.autograded_tests(solution)
     first = tests[0]
     new = notebooks.skipping_after(solution, [first.grade_id])
-    assert len(new.cells) == len(solution.cells), "skipped cells stay in place, so cell numbers stay the same"
-    for i, (old, cell) in enumerate(zip(solution.cells, new.cells)):
+    assert len(new.cells) == len(solution.cells), (
+        f"skipped cells stay in place, so cell numbers stay the same: {len(solution.cells)} cells became {len(new.cells)}")
+    skipped = 0
+    for i, (old, cell) in enumerate(zip(solution.cells, new.cells, strict=True)):
         locked = notebooks.nbgrader_meta(old).get("locked")
         if i <= first.index or old.cell_type != "code" or locked:
-            assert cell.source == old.source
+            assert cell.source == old.source, f"cell {i} should be kept as it was"
         else:
-            assert cell.source.startswith("# (skipped")
+            assert cell.source.startswith("# (skipped"), f"cell {i}, editable code after the test, should be skipped"
+            skipped += 1
+    assert skipped, f"{LAB} has editable code after {first.grade_id}: some cell should have been skipped"
