@@ -3,7 +3,7 @@
     sudo .venv/bin/python benchmarks/bench_class_server.py                  # 30 students, one wave
     sudo .venv/bin/python benchmarks/bench_class_server.py --waves 10,30    # 10 at once, then 30 at once
 
-Starts a private class server (classserver.start, test logins), then for each wave
+Starts a private class server (mlops_course.classroom.server.start, test logins), then for each wave
 every student, in a thread of their own and all at the same time: logs in through
 the Hub's login form, starts their server through the REST API, fetches Lab 01,
 answers it with the solution and runs it with papermill in CI mode inside their
@@ -27,6 +27,7 @@ import datetime as dt
 import json
 import os
 import platform
+import pwd
 import re
 import secrets
 import shutil
@@ -46,6 +47,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from mlops_course.classroom import on_submit  # noqa: E402
 from mlops_course.classroom import server as classserver  # noqa: E402
+from mlops_course.classroom.accounts import INSTRUCTOR, can_create_accounts, roster  # noqa: E402
 from mlops_course.course import notebooks  # noqa: E402
 from mlops_course.course.config import COURSE_ID  # noqa: E402
 from mlops_course.classroom.hub_client import HubClient  # noqa: E402
@@ -102,7 +104,7 @@ class Sampler(threading.Thread):
     def __init__(self, client: HubClient, accounts: list[str]):
         super().__init__(daemon=True)
         self.client, self.accounts = client, accounts
-        self.uids = {classserver.pwd.getpwnam(a).pw_uid: a for a in accounts}
+        self.uids = {pwd.getpwnam(a).pw_uid: a for a in accounts}
         self.latencies: list[float] = []
         self.api_errors = 0
         self.peak_rss: dict[str, int] = Counter()
@@ -194,14 +196,14 @@ def student(client: HubClient, hub_url: str, name: str, password: str, notebook:
 
 def release(client: HubClient) -> None:
     """The instructor releases Lab 01 from their own server, as in class."""
-    client.start_server(classserver.INSTRUCTOR)
-    done = client.run(classserver.INSTRUCTOR, (
+    client.start_server(INSTRUCTOR)
+    done = client.run(INSTRUCTOR, (
         "import subprocess\n"
         f"d = subprocess.run(['nbgrader', 'release_assignment', '{LAB}', '--force'], cwd='course', capture_output=True, text=True)\n"
         "print(d.returncode, d.stderr[-1500:])"))
     if not done.stdout.startswith("0 "):
         raise SystemExit(f"error: the instructor could not release {LAB}: {done.stdout}{done.error or ''}")
-    client.stop_server(classserver.INSTRUCTOR)
+    client.stop_server(INSTRUCTOR)
 
 
 def run_wave(server, client: HubClient, password: str, accounts: list[str], deadline_seconds: float) -> dict:
@@ -265,13 +267,13 @@ def main() -> None:
     parser.add_argument("--json", help="also write the raw figures here")
     args = parser.parse_args()
     waves = [int(n) for n in args.waves.split(",")]
-    reason = classserver.can_create_accounts()
+    reason = can_create_accounts()
     if reason:
         raise SystemExit(f"error: {reason}")
     base = Path(tempfile.mkdtemp(prefix="mlops-course-bench-class-"))
     base.chmod(0o711)
     state, password = base / "state", secrets.token_hex(8)
-    accounts = classserver.roster(max(waves))
+    accounts = roster(max(waves))
     print(f"# vm: {os.cpu_count()} cores, Python {platform.python_version()}, {dt.date.today()}, "
           f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     results = []

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import html
 import json
+import pwd
 import re
 import secrets
 import shutil
@@ -31,6 +32,7 @@ import yaml
 
 from nbgrader.api import Gradebook
 
+from mlops_course.classroom import accounts, services, shared_python
 from mlops_course.classroom import server as classserver
 from mlops_course.course import notebooks
 from mlops_course.classroom import on_submit
@@ -39,6 +41,7 @@ from mlops_course.course.config import COURSE_ID
 from mlops_course.grading.feedback import HIDDEN_BLOCK, HIDDEN_NOTE
 from mlops_course.classroom.hub_client import HubClient
 from mlops_course.course.layout import release_notebook, source_notebook
+from mlops_course.errors import ClassServerError
 
 from .conftest import ROOT, fork_bomb, memory_bomb
 
@@ -56,12 +59,12 @@ EXPERIMENT = "class-server-e2e"
 
 
 def _skip_reason() -> str | None:
-    reason = (classserver.can_create_accounts() or postgres.unavailable_reason()
-              or classserver.environment_unreachable())
+    reason = (accounts.can_create_accounts() or postgres.unavailable_reason()
+              or shared_python.environment_unreachable())
     if reason:
         return f"the class server needs real accounts and PostgreSQL: {reason}"
     try:
-        classserver.proxy_command(ROOT)
+        services.proxy_command(ROOT)
     except Exception as exc:  # noqa: BLE001 (the message says what to run)
         return str(exc)
     return None
@@ -76,7 +79,7 @@ def class_server():
     base = Path(tempfile.mkdtemp(prefix="mlops-course-class-"))
     base.chmod(0o711)
     state = base / "state"
-    students = classserver.roster(STUDENTS)
+    students = accounts.roster(STUDENTS)
     try:
         began = time.monotonic()
         server = classserver.start(ROOT, students, state, test_password=secrets.token_hex(8), log=lambda line: None)
@@ -184,7 +187,7 @@ def class_run(class_server, artifacts):
     """The whole flow once; returns what the tests check, with timings."""
     server, client = class_server
     timings, started = {}, time.monotonic()
-    instructor = classserver.INSTRUCTOR
+    instructor = accounts.INSTRUCTOR
     client.start_server(instructor)
     released = client.run(instructor, RELEASE.format(lab=LAB))
     assert released.stdout.startswith("0 "), released.stdout
@@ -256,7 +259,7 @@ def _class_runs(mlflow_url: str, login: tuple[str, str]) -> tuple[set[str], list
 def test_runs_of_every_student_land_on_the_shared_mlflow_server(class_run, class_server):
     """Does the MLflow server hold one run per student, in the student's own experiment, tagged with their account?"""
     server, _ = class_server
-    names, runs = _class_runs(server.mlflow_url, server.mlflow_credentials(classserver.INSTRUCTOR))
+    names, runs = _class_runs(server.mlflow_url, server.mlflow_credentials(accounts.INSTRUCTOR))
     assert names == {f"{student}.{EXPERIMENT}" for student in PLAN}, sorted(names)
     users = {tag["value"] for run in runs for tag in run["data"]["tags"] if tag["key"] == "mlflow.user"}
     assert users == set(PLAN), f"runs tagged with {sorted(users)}"
@@ -337,7 +340,7 @@ def test_a_student_can_change_only_their_own_mlflow_work(class_run, class_server
     assert not not_refused, f"MLflow let one student change another's work: {not_refused}"
     assert set(PLAN) <= set(report["users read"]), f"the class's runs a student reads: {report['users read']}"
     assert (report["another's run read"], report["another's champion"]) == (target["run"], target["version"])
-    with httpx.Client(base_url=server.mlflow_url, auth=server.mlflow_credentials(classserver.INSTRUCTOR), timeout=60) as api:
+    with httpx.Client(base_url=server.mlflow_url, auth=server.mlflow_credentials(accounts.INSTRUCTOR), timeout=60) as api:
         run = api.get("/api/2.0/mlflow/runs/get", params={"run_id": target["run"]}).json()["run"]
         assert run["info"]["lifecycle_stage"] == "active", run
         assert [m["value"] for m in run["data"]["metrics"] if m["key"] == "auc"] == [0.5], run
@@ -405,7 +408,7 @@ def test_a_student_cannot_read_what_is_not_theirs(class_run, class_server):
     inbound = next(p for p in (server.state / "exchange" / "mlops-course" / "inbound").rglob("*.ipynb")
                    if "mc-student02+" in str(p))
     done = client.run("mc-student01", ISOLATION.format(state=str(server.state), lab=LAB, inbound=str(inbound), root=str(ROOT),
-                                                       pg_port=server.settings["pg_port"]))
+                                                       pg_port=server.settings.pg_port))
     assert done.error is None, done.error
     result = json.loads(done.stdout.strip().splitlines()[-1])
     allowed = [name for name, outcome in result.items() if outcome not in ("denied", False)]
@@ -430,12 +433,12 @@ def test_kernels_talk_over_unix_sockets_in_a_short_private_folder(class_server):
         done = list(pool.map(lambda _: client.run("mc-student03", KERNEL_SOCKETS, timeout=120), range(2)))
     assert all(d.error is None for d in done), [d.error for d in done]
     reports = [json.loads(d.stdout.strip().splitlines()[-1]) for d in done]
-    uid = classserver.pwd.getpwnam("mc-student03").pw_uid
+    uid = pwd.getpwnam("mc-student03").pw_uid
     for report in reports:
         assert report["transport"] == "ipc", f"kernels use {report['transport']}: simultaneous starts can collide"
-        assert report["runtime"] == str(classserver.runtime_dir(uid)), report
+        assert report["runtime"] == str(accounts.runtime_dir(uid)), report
         assert report["ip"].startswith(report["runtime"] + "/kernel-"), report
-        assert len(report["ip"] + "-99999") <= classserver.SOCKET_PATH_MAX, report
+        assert len(report["ip"] + "-99999") <= accounts.SOCKET_PATH_MAX, report
         assert (report["mode"], report["owner"]) == (0o700, report["me"]), report
     assert reports[0]["ip"] != reports[1]["ip"]
 
@@ -541,7 +544,7 @@ def test_a_hand_in_is_graded_on_submit_and_the_fourth_in_an_hour_is_not(class_ru
 def test_one_students_bombs_leave_anothers_lab_and_the_hub_working(class_run, class_server, artifacts):
     """While one student runs a CPU-spinning fork bomb and a memory bomb, does another's Lab 01 run in near its usual time and the Hub keep answering?"""
     server, client = class_server
-    cap = classserver.limits.StudentLimits(**server.settings["student_limits"])
+    cap = server.settings.student_limits
     alone = client.run("mc-student04", TIMED_LAB.format(lab=LAB), timeout=600)
     assert alone.error is None, alone.error
     alone_s = json.loads(alone.stdout.strip().splitlines()[-1])["seconds"]
@@ -566,7 +569,7 @@ def test_one_students_bombs_leave_anothers_lab_and_the_hub_working(class_run, cl
     bombed_s = json.loads(bombed.stdout.strip().splitlines()[-1])["seconds"]
     assert bombs.error is None, bombs.error
     report = json.loads(bombs.stdout.strip().splitlines()[-1])
-    figures = {"limits_mode": server.settings["limits_mode"], "lab01_alone_s": alone_s, "lab01_beside_bombs_s": bombed_s,
+    figures = {"limits_mode": server.settings.limits_mode, "lab01_alone_s": alone_s, "lab01_beside_bombs_s": bombed_s,
                "factor": bombed_s / alone_s, "bombs": report, "hub_requests": len(answers),
                "hub_slowest_s": max(s for s, _ in answers), "hub_failures": [a for a in answers if a[1] != 200]}
     (artifacts / "class-limits.json").write_text(json.dumps(figures, indent=2) + "\n")
@@ -590,7 +593,7 @@ def test_a_restart_loses_nothing(class_run, class_server):
     again = classserver.start(ROOT, server.students, server.state, test_password=secrets.token_hex(8), log=lambda line: None)
     client.hub_url = again.hub_url
     users = {u["name"] for u in client.api("GET", "/users").json()}
-    assert users >= {classserver.INSTRUCTOR, *PLAN}, users
+    assert users >= {accounts.INSTRUCTOR, *PLAN}, users
     # A student's MLflow login still works after the restart, and reads every student's runs.
     _, runs = _class_runs(again.mlflow_url, again.mlflow_credentials("mc-student05"))
     assert {o["run"] for o in class_run["outcomes"].values()} <= {r["info"]["run_id"] for r in runs}
@@ -598,12 +601,12 @@ def test_a_restart_loses_nothing(class_run, class_server):
     with Gradebook(again.gradebook_url, COURSE_ID) as gb:
         assert {sub.student.id: sub.score for sub in gb.assignment_submissions(LAB)} == class_run["scores"]
     for student in PLAN:
-        work = Path(classserver.pwd.getpwnam(student).pw_dir) / LAB / f"{LAB}.ipynb"
+        work = Path(pwd.getpwnam(student).pw_dir) / LAB / f"{LAB}.ipynb"
         assert notebooks.read(work).cells, f"{student}'s notebook is gone after the restart"
 
 
 def test_a_second_start_is_refused_while_the_class_runs(class_server):
     """Does starting the same class again, while it runs, fail with the command that stops it?"""
     server, _ = class_server
-    with pytest.raises(classserver.ClassServerError, match="already running"):
+    with pytest.raises(ClassServerError, match="already running"):
         classserver.start(ROOT, server.students, server.state, log=lambda line: None)

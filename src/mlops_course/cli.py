@@ -274,13 +274,14 @@ def cmd_quiz(args: argparse.Namespace) -> None:
 
 
 def cmd_class_server(args: argparse.Namespace) -> None:
+    from mlops_course.classroom import accounts
     from mlops_course.classroom import server as classserver
 
     root = _root(args)
     state = Path(args.state) if args.state else classserver.default_state(root)
     if args.action == "start":
         password = args.test_password
-        server = classserver.start(root, classserver.roster(args.students, args.student), state, pg_port=args.pg_port,
+        server = classserver.start(root, accounts.roster(args.students, args.student), state, pg_port=args.pg_port,
                                    hub_port=args.hub_port, test_password=password)
         print(f"class server running: {server.hub_url} (stop with: mlops-course class-server stop)")
     elif args.action == "stop":
