@@ -176,6 +176,15 @@ def test_check_on_wrong_answers_names_the_failing_question_with_its_hint(lab, pr
 
 
 @pytest.mark.parametrize("lab", LABS)
+def test_every_wrong_answer_names_the_test_cells_it_must_fail(lab):
+    """Does every wrong answer name at least one test cell under `loses`, so that its proofs check something?"""
+    unchecked = [f"{w.student} ('{w.mistake}')" for w in wrong_answers(lab) if not w.loses]
+    assert not unchecked, (
+        f"{lab}: these wrong answers name no test cell under `loses` in tests/labs/wrong_answers/{lab}.yml, "
+        f"so no test would check that they lose points: {unchecked}")
+
+
+@pytest.mark.parametrize("lab", LABS)
 def test_every_test_cell_has_a_wrong_answer(lab):
     """Is every autograded test cell shown to catch at least one plausible mistake?"""
     tests = {c.grade_id for c in notebooks.autograded_tests(notebooks.read(source_notebook(ROOT, lab)))}
