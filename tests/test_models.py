@@ -45,22 +45,30 @@ def test_ensure_champion_registers_once(registered):
 
 
 def test_the_champion_loads_back_with_its_threshold_and_beats_a_coin(registered):
-    """Does models:/flight-delay@champion load, predict probabilities and carry its threshold?"""
-    workdir, version, mlflow = registered
-    loaded = mlflow.sklearn.load_model(f"models:/{models.MODEL_NAME}@{models.CHAMPION}")
-    threshold = models.threshold_of()
-    assert 0 < threshold < 1
-    metrics = mlflow.get_run(mlflow.MlflowClient().get_model_version(models.MODEL_NAME, version).run_id).data.metrics
-    assert metrics["roc_auc"] > 0.6, f"the reference model should rank late flights better than chance: {metrics}"
-    from mlops_course.datasets import FEATURES, open_snapshot
+    """Does models:/flight-delay@champion load, carrying the threshold its run chose and the dataset it learnt from,
+    and rank flights of later months, which it never saw, better than a coin?"""
+    from sklearn.metrics import roc_auc_score
 
-    snapshot_dir = workdir / "artifacts" / "datasets"
-    snapshot = open_snapshot(snapshot_dir, sorted(snapshot_dir.glob("*.json"))[0].stem.split("-", 1)[1])
-    rows = snapshot.load().head(50)
-    probabilities = loaded.predict_proba(rows[FEATURES])
-    assert probabilities.shape == (50, 2) and np.allclose(probabilities.sum(axis=1), 1)
-    assert ((probabilities >= 0) & (probabilities <= 1)).all() and probabilities[:, 1].std() > 0, (
-        "the champion should give each flight its own probability of a delay, not one value for all")
+    from mlops_course.datasets import FEATURES, TARGET, open_snapshot
+
+    workdir, version, mlflow = registered
+    client = mlflow.MlflowClient()
+    champion = client.get_model_version_by_alias(models.MODEL_NAME, models.CHAMPION)
+    assert str(champion.version) == version, f"the champion alias points at version {champion.version}, not {version}"
+    chosen = mlflow.get_run(champion.run_id).data.params["threshold"]
+    threshold = models.threshold_of()
+    assert 0 < threshold < 1 and threshold == pytest.approx(float(chosen)), (
+        f"the champion's threshold {threshold} should be the one its run chose, {chosen}")
+    snapshot = open_snapshot(workdir / "artifacts" / "datasets", champion.tags["dataset_version"])
+    later = snapshot.load().query("month >= 11")
+    assert len(later) > 100 and later[TARGET].nunique() == 2, (
+        f"the snapshot should hold late and on-time flights of November and December, it holds {len(later)} flights")
+    loaded = mlflow.sklearn.load_model(f"models:/{models.MODEL_NAME}@{models.CHAMPION}")
+    probabilities = loaded.predict_proba(later[FEATURES])
+    assert probabilities.shape == (len(later), 2) and np.allclose(probabilities.sum(axis=1), 1), (
+        f"one pair of probabilities per flight was expected, got shape {probabilities.shape}")
+    auc = roc_auc_score(later[TARGET], probabilities[:, 1])
+    assert auc > 0.6, f"the champion should rank late flights better than chance on months it never saw: ROC AUC {auc:.3f}"
 
 
 def test_the_record_scorer_answers_what_the_pipeline_answers(registered):
