@@ -61,6 +61,7 @@ def record_result(course: CourseSettings, gradebook, job: Job, exitcode: int | N
 
 
 def _keep_outputs(course: CourseSettings, job: Job) -> None:
+    """Keep what the scratch folder holds of lasting use (the batch deletes it): the autograded notebook, the log."""
     graded = job.scratch / "autograded" / job.student / job.lab
     dest = course.autograded_dir / job.student / job.lab
     if dest.exists():
