@@ -271,23 +271,49 @@ def test_every_lab_link_opens_its_lab_in_jupyterlab(course, browser, shots):
     assert set(HANDS_ON) <= downloaded, f"labs with no working download link: {set(HANDS_ON) - downloaded}"
 
 
-def test_searching_the_book_finds_the_chapter(course, browser, shots):
-    """Does the search box find the chapter that explains a term?"""
-    page = browser.new_page()
-    page.goto(f"{course.book_url}/intro.html")
+SEARCH_FINISHED = re.compile(r"Search finished, found (\d+) page")  # Sphinx's summary once every result is listed
+
+
+def search_results(page, query: str) -> list[str]:
+    """Search the book from its search box, as a reader does; the titles of the pages listed once the search is done."""
     page.keyboard.press("Control+k")
     box = page.locator("#pst-search-dialog input[name=q]")
     box.wait_for()
-    box.fill("leakage")
+    box.fill(query)
     box.press("Enter")
-    page.wait_for_url("**/search.html?q=leakage*")
-    result = page.locator("#search-results ul.search li a", has_text="Scoping").first
-    result.wait_for(timeout=30_000)
+    page.wait_for_url(f"**/search.html?q={query}*")
+    page.wait_for_function("/Search finished|did not match/.test("
+                           "document.querySelector('#search-results p.search-summary')?.innerText || '')", timeout=30_000)
+    summary = page.locator("#search-results p.search-summary")
+    titles = page.locator("#search-results ul.search li a").all_inner_texts()
+    found = SEARCH_FINISHED.search(summary.inner_text())
+    if found:
+        assert len(titles) == int(found.group(1)), f"the summary says {found.group(1)} pages, {len(titles)} are listed"
+    else:
+        assert "did not match any documents" in summary.inner_text(), f"unexpected search summary: {summary.inner_text()}"
+    return titles
+
+
+def test_searching_the_book_finds_the_chapter(course, browser, shots):
+    """Does the search box list the chapter that explains a term, and does its link open that chapter?"""
+    page = browser.new_page()
+    page.goto(f"{course.book_url}/intro.html")
+    titles = search_results(page, "leakage")
     page.screenshot(path=shots / "book-search.png")
-    result.click()
+    assert any("Scoping" in title for title in titles), f"searching 'leakage' should list the Scoping chapter: {titles}"
+    page.locator("#search-results ul.search li a", has_text="Scoping").first.click()
     page.wait_for_url("**/chapters/01-scoping.html*")
     assert "Scoping" in page.locator("article h1").first.inner_text()
     assert "leakage" in page.locator("article").inner_text().lower(), "the page found should explain the term searched"
+
+
+def test_searching_the_book_for_a_word_it_does_not_hold_lists_nothing(course, browser):
+    """Does a search for a word in no page list no page, and say so?"""
+    page = browser.new_page()
+    page.goto(f"{course.book_url}/intro.html")
+    titles = search_results(page, "qzxjvwnonsense")
+    assert titles == [], f"a word in no page should list nothing, the search listed {titles}"
+    assert "did not match any documents" in page.locator("#search-results p.search-summary").inner_text()
 
 
 # --- (b) JupyterLab started by the project ---------------------------------------------------------
