@@ -62,7 +62,8 @@ def registry(mlflow_store):
     """A fresh MLflow store and the flights of 2% of 2013, split by months."""
     tracking.use_experiment("gate", mlflow_store.folder)
     dataset, _ = datasets.build_dataset(fraction=0.02)
-    return datasets.split_by_months(dataset, train=list(range(1, 9)), validation=[9, 10], test=[11, 12])
+    return datasets.split_by_months(dataset, train=datasets.TRAIN_MONTHS, validation=datasets.VALIDATION_MONTHS,
+                                    test=datasets.TEST_MONTHS)
 
 
 def _register(splits, shuffle: bool, alias: str) -> str:
