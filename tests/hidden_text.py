@@ -50,7 +50,8 @@ def hidden_parts(lab: str) -> tuple[list[str], list[str]]:
     nb = notebooks.read(source_notebook(ROOT, lab))
     visible = without_hidden_tests(nb)
     lines, messages = [], set()
-    for cell, shown in zip(nb.cells, visible.cells):
+    assert len(nb.cells) == len(visible.cells), f"{lab}: hiding the hidden tests changed the number of cells"
+    for cell, shown in zip(nb.cells, visible.cells, strict=True):
         hidden = [line for line in cell.source.splitlines()
                   if line not in shown.source.splitlines() and "HIDDEN TESTS" not in line]
         # Short lines ("pass", ")") say nothing about the hidden tests and appear in any report.

@@ -1,6 +1,6 @@
 """Broken and hostile submissions of Lab 01, built from its solution and its student version.
 
-Each case says what it does to the notebook; tests/test_autograde_hostile.py
+Each case says what it does to the notebook; tests/grading/test_autograde_hostile.py
 grades them all in one sandboxed batch beside an honest student and checks
 what each one got. Hostile code is appended to the `add_target` answer (so
 the answer itself is still defined when the hostile part runs) unless the

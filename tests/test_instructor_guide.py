@@ -56,7 +56,7 @@ def test_does_the_guides_overview_run_in_order(tmp_path):
         ["mlops-course", "export"], ["mlops-course", "report"]]
     for line in overview:
         if line.startswith("mlops-course formgrade"):
-            continue  # a server for a person to use (tests/test_formgrade.py starts it)
+            continue  # a server for a person to use (tests/grading/test_formgrade.py starts it)
         args = shlex.split(line.replace("~/Downloads/lab01-submissions.zip", str(archive)).replace("lab01-scoping", LAB))[1:]
         result = cli(course, *args)
         assert result.returncode == 0, (line, result.stdout, result.stderr)

@@ -21,7 +21,7 @@ from ..conftest import ROOT
 
 WRONG_ANSWERS = Path(__file__).parent / "wrong_answers"
 # Hands-on labs only: lesson quizzes (quiz-<chapter>) have no QUICK parameter or wrong-answer files;
-# tests/test_quiz.py grades every one of their wrong options instead.
+# tests/quiz/test_quiz.py grades every one of their wrong options instead.
 LABS = [lab for lab in lab_names(ROOT) if not is_quiz(lab)]
 # The labs a learner works in a notebook with a self-check cell (the ones the self-check tests read).
 HANDS_ON = [lab for lab in LABS if lab.startswith("lab")]

@@ -1,0 +1,1 @@
+"""Tests of mlops_course.course: configuration, notebooks, kernel, schedule."""

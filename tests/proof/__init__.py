@@ -1,0 +1,1 @@
+"""Tests of mlops_course.proof: the shared prefix, the mutation report, the canary."""
