@@ -449,17 +449,24 @@ def add_gradebook_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("file", help="the roster, a CSV file (a byte-order mark is fine)")
 
 
+def _notebook_command(sub: argparse._SubParsersAction, name: str, run: Callable, description: str,
+                      notebook_help: str) -> argparse.ArgumentParser:
+    """A learner's command on one lab notebook, which runs it, in CI mode with --quick."""
+    p = _command(sub, name, run, description)
+    p.add_argument("notebook", help=notebook_help)
+    p.add_argument("--quick", action="store_true", help=QUICK_HELP)
+    return p
+
+
 def add_learner_commands(sub: argparse._SubParsersAction) -> None:
     """What a learner (or a study group's lead) runs: self-check, validate before submitting, progress."""
-    p = _command(sub, "check", cmd_check, "Self-check a lab notebook: run it, then report each question's visible tests "
-                 "with hints (exit status 1 until every question passes).")
-    p.add_argument("notebook", help="the lab notebook, e.g. labs/lab01-scoping/lab01-scoping.ipynb")
+    p = _notebook_command(sub, "check", cmd_check, "Self-check a lab notebook: run it, then report each question's "
+                          "visible tests with hints (exit status 1 until every question passes).",
+                          "the lab notebook, e.g. labs/lab01-scoping/lab01-scoping.ipynb")
     p.add_argument("--question", "-q", help="check one question: its number, answer cell or test cell")
-    p.add_argument("--quick", action="store_true", help=QUICK_HELP)
-    p = _command(sub, "validate", cmd_validate, "Before submitting: run nbgrader's validate on a lab notebook and list "
-                 "failing tests, errors, unanswered questions and edited read-only cells.")
-    p.add_argument("notebook", help="the lab notebook to submit")
-    p.add_argument("--quick", action="store_true", help=QUICK_HELP)
+    _notebook_command(sub, "validate", cmd_validate, "Before submitting: run nbgrader's validate on a lab notebook and "
+                      "list failing tests, errors, unanswered questions and edited read-only cells.",
+                      "the lab notebook to submit")
     p = _command(sub, "progress", cmd_progress, "Show which labs and questions are done: yours (labs/), a folder of "
                  "notebooks (yours, or a study group's <member>/<lab>/<lab>.ipynb) or the gradebook, as a table and a "
                  "plot by week.")

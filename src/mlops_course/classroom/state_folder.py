@@ -31,6 +31,11 @@ FOLDERS = {"secrets": 0o700, "hub": 0o700, "logs": 0o700, "mlflow": 0o700, "home
 LOOPBACK = "127.0.0.1"
 
 
+
+def loopback_url(port: int) -> str:
+    """A service of the class on this machine only: the Hub and MLflow listen on the loopback interface."""
+    return f"http://{LOOPBACK}:{port}"
+
 @dataclass
 class ClassSettings:
     """What a class is made of and where it runs: the record `start` writes and everything else reads."""
@@ -61,11 +66,12 @@ class ClassSettings:
 
     @property
     def hub_url(self) -> str:
-        return f"http://{LOOPBACK}:{self.hub_port}"
+        """Where the Hub answers; only this machine reaches it (the proxy is the door for people)."""
+        return loopback_url(self.hub_port)
 
     @property
     def mlflow_url(self) -> str:
-        return f"http://{LOOPBACK}:{self.mlflow_port}"
+        return loopback_url(self.mlflow_port)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, default=str) + "\n"  # default=str: the paths

@@ -28,6 +28,10 @@ class Lesson:
 
 @dataclass(frozen=True)
 class Week:
+    """One week of a plan: what to read, which labs to work on and which are due at its end.
+
+    Its hours are the study group's estimate per activity (`total_hours` adds them up)."""
+
     number: int
     topic: str
     read: tuple[str, ...]
@@ -44,6 +48,10 @@ class Week:
 
 @dataclass(frozen=True)
 class Plan:
+    """A study plan (standard, intensive, ...): its weeks, in order.
+
+    Each lab's due week follows from them (`due_weeks`), and so does the group's progress table."""
+
     id: str
     title: str
     summary: str

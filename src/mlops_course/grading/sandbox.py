@@ -203,7 +203,7 @@ def python_paths() -> list[Path]:
     import mlops_course
 
     paths = {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(), Path(mlops_course.__file__).resolve().parent}
-    # A class server's shared environment loads the course's packages from another folder (classserver.ensure_runtime).
+    # A class server's shared environment loads the course's packages from another folder (classroom.shared_python.ensure_runtime).
     paths |= {Path(p).resolve() for p in sys.path if p.endswith("site-packages") and Path(p).is_dir()}
     return [p for p in paths if not any(p != q and p.is_relative_to(q) for q in paths)]
 

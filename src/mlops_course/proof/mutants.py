@@ -34,7 +34,7 @@ from mlops_course.course.questions import questions
 from mlops_course.errors import CourseError
 from mlops_course.proof import shared_prefix
 
-BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
+BEGIN, END = notebooks.SOLUTION_MARKERS
 MAX_PER_KIND = 8  # per kind and answer cell, spread over the cell: a lab's report stays a few minutes
 TARGET = 90.0  # percent of the slips not marked harmless that the tests must catch (issue #24)
 CHILD_TIMEOUT = 300  # seconds: a slip that loops runs into this, and counts as caught (the grader's cells time out)

@@ -119,6 +119,7 @@ class Question:
 
     @property
     def variable(self) -> str:
+        """The name the learner assigns the answer to in the quiz notebook."""
         return f"q{self.number}"
 
     @property
@@ -159,6 +160,8 @@ class Question:
 
 @dataclass(frozen=True)
 class Quiz:
+    """A chapter's quiz, as loaded and checked from book/quizzes/<chapter>.yml."""
+
     path: Path
     chapter: str
     title: str
