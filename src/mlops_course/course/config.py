@@ -7,6 +7,7 @@ Python see exactly the same folders and gradebook.
 
 from __future__ import annotations
 
+import copy
 import os
 from pathlib import Path
 from typing import Any
@@ -106,6 +107,19 @@ def load_config(root: Path, db_url: str | None = None, **overrides: Any) -> Conf
     """
     root = Path(root).resolve()
     c = read_config_file(root) if (root / CONFIG_FILE).is_file() else configure(Config(), root)
+    return _with_settings(c, root, db_url, overrides)
+
+
+def with_settings(config: Config, root: Path, db_url: str | None = None, **overrides: Any) -> Config:
+    """A copy of a configuration already read, with another gradebook or settings, as `load_config` gives them.
+
+    A grading batch reads the course's file once and derives each lab's and each submission's
+    configuration from it, instead of reading (and running) `nbgrader_config.py` again each time.
+    """
+    return _with_settings(copy.deepcopy(config), Path(root).resolve(), db_url, overrides)
+
+
+def _with_settings(c: Config, root: Path, db_url: str | None, overrides: dict[str, Any]) -> Config:
     if db_url:
         c.CourseDirectory.db_url = db_url
     for dotted, value in overrides.items():

@@ -12,7 +12,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mlops_course.course.config import load_config
+from traitlets.config import Config
+
+from mlops_course.course.config import load_config, with_settings
 from mlops_course.grading.gradebook import create_sqlite_gradebook
 
 
@@ -23,13 +25,20 @@ def put_environment_on_path() -> None:
         os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
 
 
-def open_api(root: Path, db_url: str | None = None, **overrides: Any):
-    """An `nbgrader.apps.NbGraderAPI` for the course, configured like the nbgrader CLI."""
+def open_api(root: Path, db_url: str | None = None, read: Config | None = None, **overrides: Any):
+    """An `nbgrader.apps.NbGraderAPI` for the course, configured like the nbgrader CLI.
+
+    `read` is the course's configuration as a caller already read it (a grading batch reads it once);
+    without it, `nbgrader_config.py` is read here.
+    """
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
 
     put_environment_on_path()
-    config = load_config(root, db_url, **overrides)
+    if read is None:
+        config = load_config(root, db_url, **overrides)
+    else:
+        config = with_settings(read, root, db_url, **overrides)
     url = str(config.CourseDirectory.db_url)
     if url.startswith("sqlite:///"):
         # SQLite creates the file but not its folder (a fresh course has no autograder/ yet).

@@ -12,6 +12,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from traitlets.config import Config
+
 from mlops_course.course.config import load_config
 from mlops_course.course.layout import assignment_notebooks, resolve_labs, source_dir
 from mlops_course.errors import GradingError
@@ -31,6 +33,7 @@ class CourseSettings:
     submitted_dir: Path
     autograded_dir: Path
     scores_stderr: bool
+    config: Config  # the whole configuration as read, from which each lab's and submission's is derived
 
     @classmethod
     def read(cls, root: Path, db_url: str | None = None) -> CourseSettings:
@@ -39,7 +42,8 @@ class CourseSettings:
         cd = config.CourseDirectory
         return cls(root=root, db_url=db_url, gradebook_url=str(cd.db_url), course_id=cd.course_id,
                    source_dir=source_dir(root), submitted_dir=root / cd.submitted_directory,
-                   autograded_dir=root / cd.autograded_directory, scores_stderr=scores_stderr(config))
+                   autograded_dir=root / cd.autograded_directory, scores_stderr=scores_stderr(config),
+                   config=config)
 
 
 def scores_stderr(config) -> bool:
@@ -114,7 +118,8 @@ def ensure_assignment(course: CourseSettings, lab: str) -> None:
         except MissingEntry:
             pass
     with tempfile.TemporaryDirectory(prefix="mlops-course-release-") as scratch:
-        api = open_api(course.root, db_url=course.db_url, **{"CourseDirectory.release_directory": scratch})
+        api = open_api(course.root, db_url=course.db_url, read=course.config,
+                       **{"CourseDirectory.release_directory": scratch})
         require_success(api.generate_assignment(lab, force=True, create=True),
                         f"recording '{lab}' in the gradebook", GradingError)
 
@@ -124,7 +129,8 @@ def make_template(course: CourseSettings, lab: str, dest: Path) -> Path:
     from nbgrader.api import Gradebook
 
     with tempfile.TemporaryDirectory(prefix="mlops-course-release-") as scratch:
-        api = open_api(course.root, db_url=f"sqlite:///{dest}", **{"CourseDirectory.release_directory": scratch})
+        api = open_api(course.root, db_url=f"sqlite:///{dest}", read=course.config,
+                       **{"CourseDirectory.release_directory": scratch})
         require_success(api.generate_assignment(lab, force=True, create=True),
                         f"nbgrader generate_assignment for '{lab}'", GradingError)
     with Gradebook(course.gradebook_url, course.course_id) as main:

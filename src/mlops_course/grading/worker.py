@@ -173,7 +173,8 @@ def grade_submission(course: CourseSettings, job: Job, limits: Limits, uid: int 
     overrides = _nbgrader_settings(course, job, limits, uid, missing_tools, runtime)
     try:
         if any((work / f"{name}.ipynb").exists() for name in job.expected):
-            outcome = open_api(course.root, db_url=db_url, **overrides).autograde(job.lab, job.student, force=True, create=True)
+            api = open_api(course.root, db_url=db_url, read=course.config, **overrides)
+            outcome = api.autograde(job.lab, job.student, force=True, create=True)
             print(outcome.get("log") or "", flush=True)  # into the submission's grading log
         else:
             record_zero(db_url, job)
