@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mlops_course import models, tracking
+from mlops_course import datasets, models, tracking
 
 
 def test_expected_cost_counts_each_error_at_its_price():
@@ -34,14 +34,14 @@ def registered(mlflow_store):
 
     workdir = mlflow_store.folder
     tracking.use_experiment("reference-model", workdir)
-    version = models.ensure_champion(workdir / "artifacts" / "datasets", list(range(1, 9)), [9, 10], fraction=0.02)
+    version = models.ensure_champion(workdir / "artifacts" / "datasets", list(datasets.TRAIN_MONTHS), list(datasets.VALIDATION_MONTHS), fraction=0.02)
     return workdir, version, mlflow
 
 
 def test_ensure_champion_registers_once(registered):
     """Does a second call reuse the registered champion instead of training again?"""
     workdir, version, _ = registered
-    assert models.ensure_champion(workdir / "artifacts" / "datasets", list(range(1, 9)), [9, 10], fraction=0.02) == version
+    assert models.ensure_champion(workdir / "artifacts" / "datasets", list(datasets.TRAIN_MONTHS), list(datasets.VALIDATION_MONTHS), fraction=0.02) == version
 
 
 def test_the_champion_loads_back_with_its_threshold_and_beats_a_coin(registered):
