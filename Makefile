@@ -57,7 +57,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 # A learner's JupyterLab shows nbgrader's assignment list and validate button only. INSTRUCTOR=1 opens
 # the instructor's: the whole course, with Create Assignment, Formgrader and Course List shown again
-# (mlops_course/instructor_lab/labconfig/page_config.json, as installed; also used by `mlops-course formgrade`).
+# (mlops_course/grading/instructor_lab/labconfig/page_config.json, as installed; also used by `mlops-course formgrade`).
 INSTRUCTOR_TOOLS := @jupyter/nbgrader:create-assignment @jupyter/nbgrader:formgrader @jupyter/nbgrader:course-list
 INSTRUCTOR ?=
 lab: $(STAMP)

@@ -409,7 +409,7 @@ def test_the_self_check_of_a_blank_lab_says_nothing_is_done(course, browser, sho
     page = browser.new_page()
     open_notebook(page, course, lab)
     scroll_notebook_to_end(page)
-    page.locator(".jp-CodeCell", has_text="mlops_course.learner.selfcheck").last.locator(".jp-InputArea-editor").click()
+    page.locator(".jp-CodeCell", has_text="mlops_course.selfcheck").last.locator(".jp-InputArea-editor").click()
     page.keyboard.press("Shift+Enter")
     report = self_check_output(page, timeout=60_000)
     text = report.inner_text()

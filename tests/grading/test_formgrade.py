@@ -76,3 +76,11 @@ def test_does_formgrade_serve_the_gradebook_named_by_db_url(tmp_path):
             "a student's feedback must not show the rubric"
     finally:
         stop_group(server, grace=30)
+
+
+def test_the_instructors_jupyterlab_configuration_ships_with_the_package():
+    """Are the files that show nbgrader's instructor tools again where formgrade and `make lab INSTRUCTOR=1` look?"""
+    from mlops_course.grading.formgrade import INSTRUCTOR_LAB_CONFIG
+
+    for name in ("labconfig/page_config.json", "jupyter_server_config.json"):
+        assert (INSTRUCTOR_LAB_CONFIG / name).is_file(), f"{INSTRUCTOR_LAB_CONFIG / name} is missing"

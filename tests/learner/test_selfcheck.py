@@ -194,7 +194,7 @@ def test_every_lab_ends_with_the_self_check_cell(lab):
     nb = notebooks.read(source_notebook(ROOT, lab))
     last = [c for c in nb.cells if c.cell_type == "code"][-1]
     assert CHECK_IMPORT in last.source and "check()" in last.source, (
-        f"{lab}: end the lab with a code cell `from mlops_course.learner.selfcheck import check; check()` before 'Done'"
+        f"{lab}: end the lab with a code cell `from mlops_course.selfcheck import check; check()` before 'Done'"
     )
     assert not notebooks.nbgrader_meta(last), f"{lab}: the self-check cell must be a plain cell, not graded"
 
