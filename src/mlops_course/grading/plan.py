@@ -15,7 +15,7 @@ from pathlib import Path
 from traitlets.config import Config
 
 from mlops_course.course.config import load_config
-from mlops_course.course.layout import assignment_notebooks, resolve_labs, source_dir
+from mlops_course.course.layout import assignment_notebooks, resolve_labs
 from mlops_course.errors import GradingError
 from mlops_course.grading.nbgrader_api import open_api, require_success
 from mlops_course.grading.sandbox import warm_matplotlib_cache
@@ -23,27 +23,41 @@ from mlops_course.grading.sandbox import warm_matplotlib_cache
 
 @dataclass(frozen=True)
 class CourseSettings:
-    """What a batch needs of the course's configuration, read once per batch."""
+    """What a batch needs of the course's configuration, read once per batch (`read`) and derived from it."""
 
     root: Path
     db_url: str | None  # the gradebook URL the caller asked for (None: the course's own)
-    gradebook_url: str  # the gradebook the grades go to, as configured or asked for
-    course_id: str
-    source_dir: Path
-    submitted_dir: Path
-    autograded_dir: Path
-    scores_stderr: bool
     config: Config  # the whole configuration as read, from which each lab's and submission's is derived
 
     @classmethod
     def read(cls, root: Path, db_url: str | None = None) -> CourseSettings:
         root = Path(root).resolve()
-        config = load_config(root, db_url)
-        cd = config.CourseDirectory
-        return cls(root=root, db_url=db_url, gradebook_url=str(cd.db_url), course_id=cd.course_id,
-                   source_dir=source_dir(root), submitted_dir=root / cd.submitted_directory,
-                   autograded_dir=root / cd.autograded_directory, scores_stderr=scores_stderr(config),
-                   config=config)
+        return cls(root=root, db_url=db_url, config=load_config(root, db_url))
+
+    @property
+    def gradebook_url(self) -> str:
+        """The gradebook the grades go to, as configured or asked for."""
+        return str(self.config.CourseDirectory.db_url)
+
+    @property
+    def course_id(self) -> str:
+        return self.config.CourseDirectory.course_id
+
+    @property
+    def source_dir(self) -> Path:
+        return self.root / self.config.CourseDirectory.source_directory
+
+    @property
+    def submitted_dir(self) -> Path:
+        return self.root / self.config.CourseDirectory.submitted_directory
+
+    @property
+    def autograded_dir(self) -> Path:
+        return self.root / self.config.CourseDirectory.autograded_directory
+
+    @property
+    def scores_stderr(self) -> bool:
+        return scores_stderr(self.config)
 
 
 def scores_stderr(config) -> bool:
