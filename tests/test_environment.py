@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tomllib
 
+import pytest
 import yaml
 
 from .conftest import ROOT, pinned
@@ -38,3 +39,18 @@ def test_constraints_pin_every_direct_dependency_at_the_same_version():
     constraints = pinned(lines)
     for name, version in pyproject_requirements().items():
         assert constraints.get(name) == version, f"constraints.txt pins {name} at {constraints.get(name)}, pyproject at {version}"
+
+
+def test_the_slow_unused_format_checker_is_left_out():
+    """Is rfc3987-syntax (2.3 CPU-seconds at every nbformat import, see SLOW_UNUSED in the Makefile) left
+    out, with notebooks still validated against their schema?"""
+    import importlib.util
+
+    import nbformat
+
+    assert importlib.util.find_spec("rfc3987_syntax") is None, (
+        "rfc3987-syntax is installed: run `make setup` again, which removes it (SLOW_UNUSED in the Makefile)")
+    broken = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1")])
+    del broken.cells[0]["outputs"]
+    with pytest.raises(nbformat.ValidationError):  # notebooks are still checked against nbformat's schema
+        nbformat.validate(broken)
