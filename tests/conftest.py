@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
@@ -58,7 +59,8 @@ def lab_tokens(lab: str) -> tuple[str, str]:
 
 @pytest.hookimpl(tryfirst=True)  # before the lab tests plan their background work on what is left
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """With --lab, keep only the tests of the named labs and of their quizzes."""
+    """With --lab, keep only the tests of the named labs and of their quizzes; the tests marked `alone` first."""
+    items.sort(key=lambda item: item.get_closest_marker("alone") is None)  # stable: the order is kept otherwise
     labs = config.getoption("lab")
     if not labs:
         return
@@ -135,6 +137,18 @@ def built_book() -> Path:
 
 # Set when the lab tests' background proofs (tests/labs/conftest.py) are done, or at collection when none run.
 PROOFS_DONE = threading.Event()
+# How background work starts (the lab tests' proofs register theirs at collection): with the first test that
+# does not need the machine to itself. The `alone` tests (class server, hostile batch: they judge fairness and
+# time limits) run first, so the background fills the cores the rest of the suite leaves idle, not theirs.
+BACKGROUND_STARTS: list[Callable[[], object]] = []
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if BACKGROUND_STARTS and item.get_closest_marker("alone") is None:
+        for start in BACKGROUND_STARTS:
+            start()
+        BACKGROUND_STARTS.clear()
 
 
 def import_before_threads() -> None:

@@ -45,7 +45,7 @@ from mlops_course.errors import ClassServerError
 
 from ..conftest import ROOT, fork_bomb, memory_bomb
 
-pytestmark = [pytest.mark.classserver, pytest.mark.server]
+pytestmark = [pytest.mark.classserver, pytest.mark.server, pytest.mark.alone]
 
 LAB = "lab01-scoping"
 # Five students: enough for every kind of submission, for one student to attack another while a third

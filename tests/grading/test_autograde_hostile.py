@@ -30,6 +30,7 @@ BEFORE_ANSWER = {"test_leaking_columns": 2}  # the tests that run before the hos
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.alone,
     pytest.mark.skipif(not Sandbox.detect().isolates_files,
                        reason="hostile submissions are only graded inside bubblewrap (apt-get install bubblewrap); "
                               "see tests/grading/test_sandbox.py for the warning given without it"),

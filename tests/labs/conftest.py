@@ -5,8 +5,9 @@
 - `graded`: real nbgrader, through the course's sandboxed `autograde`, grades a small class: the
   solution, the blank lab and the wrong answers of `mistakes.graded_for_real`;
 - `proven`: every wrong answer proven on the shared prefix (`mlops_course.proof.shared_prefix`). These
-  runs start in the background when the first lab test runs and go on while the other tests use
-  the cores; the tests that need them run last (see `pytest_collection_modifyitems`);
+  runs start in the background with the first test that does not run `alone` (tests/conftest.py) and
+  go on while the other tests use the cores; the tests that need them run last (see
+  `pytest_collection_modifyitems`);
 - `built_project`: the lab's folder after the shared prefix's whole run of the solution: the
   project a learner's finished lab leaves (Lab 06's CI script runs there).
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import tempfile
 import threading
 import time
 import traceback
@@ -30,7 +32,7 @@ from mlops_course.course.config import GRADING_DIR, IGNORED_FILES
 from mlops_course.course.layout import release_notebook, source_notebook
 from mlops_course.course.questions import without_hidden_tests
 
-from ..conftest import ARTIFACTS, KERNEL, PROOFS_DONE, ROOT, copy_course, import_before_threads
+from ..conftest import ARTIFACTS, BACKGROUND_STARTS, KERNEL, PROOFS_DONE, ROOT, copy_course, import_before_threads
 from . import mistakes
 
 EXECUTION_TIMEOUT = 300
@@ -206,12 +208,20 @@ class ProofPool:
 
 
 PROVEN_LABS: list[str] = []
+POOL: list[ProofPool] = []  # the one pool of the session, once started
+
+
+def start_proofs() -> ProofPool:
+    """The background proofs of the labs some selected test reads, started on first call."""
+    if not POOL:
+        POOL.append(ProofPool(list(PROVEN_LABS), Path(tempfile.mkdtemp(prefix="mlops-course-proofs-"))))
+    return POOL[0]
 
 
 @pytest.hookimpl(trylast=True)  # after -k, -m and --lab have deselected what will not run
 def pytest_collection_modifyitems(session, config, items):
     """Tests that read the shared-prefix proofs or a blank lab's check run last, so that those compute in the
-    background while the rest runs."""
+    background while the rest runs; the proofs start with the first test that does not run `alone`."""
     needing = [item for item in items if {"proven", "blank_check"} & set(getattr(item, "fixturenames", ()))]
     labs = []
     for item in (item for item in needing if "proven" in item.fixturenames):
@@ -220,19 +230,23 @@ def pytest_collection_modifyitems(session, config, items):
         if lab and lab not in labs:
             labs.append(lab)
     PROVEN_LABS[:] = labs
+    if labs:
+        BACKGROUND_STARTS.append(start_proofs)
     others = [item for item in items if item not in needing]
     items[:] = others + needing
 
 
-@pytest.fixture(scope="session", autouse=True)
-def proof_pool(tmp_path_factory):
-    """Starts the background proofs of every lab whose proof some selected test reads."""
-    if not PROVEN_LABS:
-        yield None
-        return
-    pool = ProofPool(list(PROVEN_LABS), tmp_path_factory.mktemp("proofs"))
-    yield pool
-    pool.stop()
+def pytest_sessionfinish(session, exitstatus):
+    """No further lab, the running one ended with all it started, and its folders removed."""
+    if POOL:
+        POOL[0].stop()
+        shutil.rmtree(POOL[0].base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def proof_pool():
+    """The background proofs (already running unless every test so far ran `alone`)."""
+    return start_proofs()
 
 
 @pytest.fixture(scope="session")
