@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import re
 import shutil
@@ -164,8 +165,17 @@ def import_before_threads() -> None:
     import mlops_course.proof.shared_prefix  # noqa: F401
 
 
+# The environment the suite started in. A process a background thread starts gets this one: meanwhile a
+# foreground test may change os.environ, and nbgrader's validator sets NBGRADER_EXECUTION while it runs in
+# the suite's process, which a kernel started then inherits (its self-check cell then skips itself).
+SESSION_ENV = dict(os.environ)
+CHECK_A_LAB = ("import json, sys; from pathlib import Path; from mlops_course.learner.selfcheck import check_notebook; "
+               "print(json.dumps(check_notebook(Path(sys.argv[1]), quick=True).to_json()))")
+
+
 class BlankChecks:
-    """`mlops-course check` of each untouched released lab (it runs the lab), once per lab.
+    """`mlops-course check` of each untouched released lab (it runs the lab), once per lab, each in a
+    process of its own started with the suite's first environment.
 
     A background thread runs them once the shared-prefix proofs are done, while the rest of the suite
     uses one core; a test that asks first computes its lab itself (`make test LAB=...`, where the proof
@@ -186,14 +196,16 @@ class BlankChecks:
 
     def get(self, lab: str, raise_error: bool = True):
         from mlops_course.course.layout import release_notebook
-        from mlops_course.learner.selfcheck import check_notebook
+        from mlops_course.learner.selfcheck import Report
 
         with self.locks.setdefault(lab, threading.Lock()):
             if lab not in self.results:
+                done = subprocess.run([sys.executable, "-c", CHECK_A_LAB, str(release_notebook(ROOT, lab))], env=SESSION_ENV,
+                                      capture_output=True, text=True, check=False)
                 try:
-                    self.results[lab] = check_notebook(release_notebook(ROOT, lab), quick=True)
-                except Exception as exc:  # noqa: BLE001 (kept for the test that reads this lab, which raises it)
-                    self.results[lab] = exc
+                    self.results[lab] = Report.from_json(json.loads(done.stdout.strip().splitlines()[-1]))
+                except (IndexError, ValueError, KeyError):  # kept for the test that reads this lab, which raises it
+                    self.results[lab] = AssertionError(f"`mlops-course check` of the blank {lab} failed:\n{done.stderr[-3000:]}")
         found = self.results[lab]
         if isinstance(found, Exception) and raise_error:
             raise found
