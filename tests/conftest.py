@@ -165,9 +165,10 @@ def import_before_threads() -> None:
     import mlops_course.proof.shared_prefix  # noqa: F401
 
 
-# The environment the suite started in. A process a background thread starts gets this one: meanwhile a
-# foreground test may change os.environ, and nbgrader's validator sets NBGRADER_EXECUTION while it runs in
-# the suite's process, which a kernel started then inherits (its self-check cell then skips itself).
+# The environment the suite started in. A process a background thread starts gets this one, and the
+# repository as its folder: meanwhile a foreground test may change os.environ or the working folder (one
+# that is then deleted), and nbgrader's validator sets NBGRADER_EXECUTION while it runs in the suite's
+# process, which a kernel started then inherits (its self-check cell then skips itself).
 SESSION_ENV = dict(os.environ)
 CHECK_A_LAB = ("import json, sys; from pathlib import Path; from mlops_course.learner.selfcheck import check_notebook; "
                "print(json.dumps(check_notebook(Path(sys.argv[1]), quick=True).to_json()))")
@@ -201,7 +202,7 @@ class BlankChecks:
         with self.locks.setdefault(lab, threading.Lock()):
             if lab not in self.results:
                 done = subprocess.run([sys.executable, "-c", CHECK_A_LAB, str(release_notebook(ROOT, lab))], env=SESSION_ENV,
-                                      capture_output=True, text=True, check=False)
+                                      cwd=ROOT, capture_output=True, text=True, check=False)
                 try:
                     self.results[lab] = Report.from_json(json.loads(done.stdout.strip().splitlines()[-1]))
                 except (IndexError, ValueError, KeyError):  # kept for the test that reads this lab, which raises it
