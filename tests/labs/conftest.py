@@ -142,8 +142,8 @@ class GradingPool:
         except (IndexError, ValueError):
             self.results[lab] = f"the grading process exited {self.process.returncode}:\n{err[-3000:]}"
             return
-        self.timings[lab] = {"start": started, "end": time.time()}
-        ARTIFACTS.mkdir(exist_ok=True)  # when each lab was graded, beside the proofs' shared-prefix.json
+        self.timings[lab] = {"start": started, "end": time.time(), "cpu_seconds": said["cpu_seconds"]}
+        ARTIFACTS.mkdir(exist_ok=True)  # for `make bench`, as the proofs' shared-prefix.json
         (ARTIFACTS / "real-grading.json").write_text(json.dumps(self.timings, indent=1))
         if said["not_graded"]:
             self.results[lab] = f"the autograder could not grade {said['not_graded']}"

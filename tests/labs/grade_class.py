@@ -5,13 +5,14 @@ The lab tests grade each lab's class (the solution, the blank lab and the wrong 
 jobs from the process that grades, and a fork copies only the forking thread: had the suite's
 process graded from a background thread, a lock another thread held at that moment (an import,
 a log handler) would stay locked in the job forever. Here the grading process forks from its only
-thread. It prints what the autograder said of each submission as one JSON line; the scores are in
-the course's gradebook.
+thread. It prints what the autograder said of each submission, and what the grading cost in CPU time,
+as one JSON line; the scores are in the course's gradebook.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -45,5 +46,12 @@ def grade_class(course: Path, lab: str) -> dict:
             "reasons": {r.student: r.reasons for r in results if r.reasons}}
 
 
+def cpu_seconds() -> float:
+    """This process's CPU time and that of every process it waited for (the grading jobs, their kernels)."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
 if __name__ == "__main__":
-    print(json.dumps(grade_class(Path(sys.argv[2]), sys.argv[1])))
+    said = grade_class(Path(sys.argv[2]), sys.argv[1])
+    print(json.dumps({**said, "cpu_seconds": cpu_seconds()}))
