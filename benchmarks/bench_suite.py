@@ -5,9 +5,8 @@
 
 Run it on a quiet machine: busy CPU-seconds are read machine-wide from /proc/stat (the `vmstat`
 method), so another program's work would count. The suite's wrong answers are proven on the shared
-prefix, and each lab's small class is graded for real, in background processes while other tests run;
-their CPU is measured by those processes themselves and taken out of the groups their runs overlapped
-(at their average rates), so each group shows its own.
+prefix in a background process while other tests run; their CPU is measured by that process itself
+and taken out of the groups its run overlapped (at its average rate), so each group shows its own.
 """
 
 from __future__ import annotations
@@ -35,7 +34,6 @@ SUITE_CPU_BUDGET = 1500
 LAB_WALL_BUDGET = {"lab06-pipelines": 5 * 60}
 LAB_WALL_BUDGET_DEFAULT = 3 * 60
 SHARED_PREFIX = ROOT / "test-artifacts" / "shared-prefix.json"
-REAL_GRADING = ROOT / "test-artifacts" / "real-grading.json"
 # Every test's wall and CPU time, kept for a closer look (`--durations` shows only the slowest).
 TIMING = ROOT / "test-artifacts" / "suite-timing.json"
 LOG = ROOT / "test-artifacts" / "suite-pytest.log"
@@ -47,7 +45,7 @@ def group(nodeid: str) -> str:
     name = Path(path).name
     if path.startswith("tests/labs/"):
         lab = re.search(r"lab\d\d", nodeid)
-        return f"{lab.group()}: run and checks" if lab else "labs: toy checks"
+        return f"{lab.group()}: run, real grading, checks" if lab else "labs: toy checks"
     if name.startswith("test_class_server"):
         return "class server"
     if name in ("test_browser.py", "test_make_lab.py", "test_launch.py"):
@@ -70,12 +68,10 @@ def run_pytest(args: list[str], timing: Path) -> int:
         return subprocess.run(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, check=False).returncode
 
 
-def breakdown(tests: list[dict], proofs: dict[str, dict], gradings: dict[str, dict] | None = None) -> dict[str, list[float]]:
-    """Wall and busy CPU-seconds per group, the background work's share (the proofs, real grading) moved to lines of its own."""
+def breakdown(tests: list[dict], proofs: dict[str, dict]) -> dict[str, list[float]]:
+    """Wall and busy CPU-seconds per group, the background proofs' share moved to lines of their own."""
     rows: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
-    gradings = gradings or {}
-    rates = [(p["start"], p["end"], p["cpu_seconds"] / max(p["end"] - p["start"], 1e-9))
-             for p in [*proofs.values(), *gradings.values()]]
+    rates = [(p["start"], p["end"], p["cpu_seconds"] / max(p["end"] - p["start"], 1e-9)) for p in proofs.values()]
     for test in tests:
         overlap = sum(max(0.0, min(end, test["end"]) - max(start, test["start"])) * rate for start, end, rate in rates)
         row = rows[group(test["nodeid"])]
@@ -83,8 +79,6 @@ def breakdown(tests: list[dict], proofs: dict[str, dict], gradings: dict[str, di
         row[1] += max(0.0, test["busy"] - overlap)
     for lab, proof in proofs.items():
         rows[f"{lab[:5]}: wrong answers on the shared prefix (background)"][1] += proof["cpu_seconds"]
-    for lab, graded in gradings.items():
-        rows[f"{lab[:5]}: real grading of its class (background)"][1] += graded["cpu_seconds"]
     return rows
 
 
@@ -97,7 +91,6 @@ def main() -> int:
     parser.add_argument("--lab", help="time one lab's tests alone, as `make test LAB=<lab>` runs them")
     args = parser.parse_args()
     SHARED_PREFIX.unlink(missing_ok=True)
-    REAL_GRADING.unlink(missing_ok=True)
     TIMING.parent.mkdir(exist_ok=True)
     TIMING.unlink(missing_ok=True)
     start, busy = time.time(), busy_seconds()
@@ -105,7 +98,6 @@ def main() -> int:
     wall, busy = time.time() - start, busy_seconds() - busy
     tests = json.loads(TIMING.read_text())["tests"] if TIMING.exists() else []
     proofs = json.loads(SHARED_PREFIX.read_text()) if SHARED_PREFIX.exists() else {}
-    gradings = json.loads(REAL_GRADING.read_text()) if REAL_GRADING.exists() else {}
     load = " ".join(f"{v:.2f}" for v in os.getloadavg())
     print(f"# {platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}, "
           f"{time.strftime('%Y-%m-%d %H:%M')}, load average at the end {load}")
@@ -120,7 +112,7 @@ def main() -> int:
         print(f"  busy CPU-seconds        {busy:8.0f}      {verdict(busy, SUITE_CPU_BUDGET)}")
     print(f"  cores busy on average   {busy / max(wall, 1e-9):8.2f} of {os.cpu_count()}")
     print(f"{'where it goes':<64} {'wall s':>8} {'busy CPU-s':>11}")
-    for label, (seconds, cpu) in sorted(breakdown(tests, proofs, gradings).items(), key=lambda kv: kv[0]):
+    for label, (seconds, cpu) in sorted(breakdown(tests, proofs).items(), key=lambda kv: kv[0]):
         print(f"  {label:<62} {seconds:8.0f} {cpu:11.0f}")
     return code
 

@@ -3,9 +3,7 @@
 - `executed_lab`: the learner's finished lab (the solution's answers, no hidden tests) run under
   papermill with the CI parameters; its last cell is the learner's self-check (PAPERMILL_LABS: Lab 01);
 - `graded`: real nbgrader, through the course's sandboxed `autograde`, grades a small class: the
-  solution, the blank lab and the wrong answers of `mistakes.graded_for_real` (`grade_class.py`, in a
-  process of its own). Like the proofs below, this runs in the background, and the tests that read
-  it run last;
+  solution, the blank lab and the wrong answers of `mistakes.graded_for_real`;
 - `proven`: every wrong answer proven on the shared prefix (`mlops_course.proof.shared_prefix`). These
   runs start in the background with the first test that does not run `alone` (tests/conftest.py) and
   go on while the other tests use the cores; the tests that need them run last (see
@@ -18,9 +16,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import signal
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -32,12 +27,12 @@ import pytest
 from mlops_course.grading import nbgrader_runs as grading
 from mlops_course.course import notebooks
 from mlops_course.proof import shared_prefix
+from mlops_course.grading.autograde import autograde
 from mlops_course.course.config import GRADING_DIR, IGNORED_FILES
-from mlops_course.course.layout import source_notebook
+from mlops_course.course.layout import release_notebook, source_notebook
 from mlops_course.course.questions import without_hidden_tests
 
-from ..conftest import (ARTIFACTS, BACKGROUND_STARTS, KERNEL, PROOFS_DONE, ROOT, SESSION_ENV, copy_course,
-                        import_before_threads)
+from ..conftest import ARTIFACTS, BACKGROUND_STARTS, KERNEL, PROOFS_DONE, ROOT, copy_course, import_before_threads
 from . import mistakes
 
 EXECUTION_TIMEOUT = 300
@@ -45,8 +40,8 @@ EXECUTION_TIMEOUT = 300
 # cell in a real kernel. Every other lab's solution runs in real grading and on the shared prefix, which prove
 # the same things of it (Lab 06's CI-script tests work in the project the shared prefix's whole run built).
 PAPERMILL_LABS = mistakes.LABS[:1]
+GRADING_JOBS = 2
 PROOF_TIMEOUT = 2400
-GRADING_TIMEOUT = 1800
 
 
 def lab_folder_copy(lab: str, dest: Path, root: Path = ROOT) -> Path:
@@ -108,64 +103,38 @@ class GradedClass(dict):
         return found
 
 
-class GradingPool:
-    """Grades the labs' small classes one lab at a time in a background thread, in the order asked, each in a
-    process of its own (`tests/labs/grade_class.py` says why); a lab not asked for is graded when a test wants it."""
+def grade_class(course: Path, lab: str) -> GradedClass:
+    """Release the lab, submit the solution, the blank lab and the sampled wrong answers, grade them all.
 
-    def __init__(self, labs: list[str], base: Path):
-        self.labs, self.base = labs, base
-        self.stopped = False
-        self.process: subprocess.Popen | None = None
-        self.done = {lab: threading.Event() for lab in labs}
-        self.results: dict[str, GradedClass | str] = {}
-        self.timings: dict[str, dict] = {}
-        import_before_threads()  # the thread reads the gradebooks with nbgrader's API
-        self.thread = threading.Thread(target=self._work, name="real-grading", daemon=True)
-        self.thread.start()
+    Grading goes through the course's sandboxed parallel autograde (two jobs), as an instructor's would.
+    """
+    grading.generate_assignment(course, lab)
+    solution = notebooks.read(source_notebook(course, lab))
+    blank = notebooks.read(release_notebook(course, lab))
+    submissions = {"solution": mistakes.ci_submission(solution), "blank": mistakes.ci_submission(blank)}
+    for wrong in mistakes.graded_for_real(lab, solution):
+        submissions[wrong.student] = wrong.submission(solution)
+    for student, nb in submissions.items():
+        grading.submit(course, lab, student, {lab: nb})
+    results = autograde(course, lab, jobs=GRADING_JOBS, progress=False)
+    not_graded = {r.student: r.reasons for r in results if r.status == "not graded"}
+    assert not not_graded, f"{lab}: the autograder could not grade {not_graded}"
+    reasons = {r.student: r.reasons for r in results if r.reasons}
+    return GradedClass(course, lab, {student: grading.cell_scores(course, lab, student) for student in submissions}, reasons)
 
-    def _work(self) -> None:
-        for lab in self.labs:
-            if self.stopped:
-                break
-            self._grade(lab)
-            self.done[lab].set()
 
-    def _grade(self, lab: str) -> None:
-        started = time.time()
-        course = copy_course(self.base / lab, [lab])
-        self.process = subprocess.Popen([sys.executable, "-m", "tests.labs.grade_class", lab, str(course)], cwd=ROOT,
-                                        env=SESSION_ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                        start_new_session=True)
-        out, err = self.process.communicate()
-        try:
-            said = json.loads(out.strip().splitlines()[-1])
-        except (IndexError, ValueError):
-            self.results[lab] = f"the grading process exited {self.process.returncode}:\n{err[-3000:]}"
-            return
-        self.timings[lab] = {"start": started, "end": time.time(), "cpu_seconds": said["cpu_seconds"]}
-        ARTIFACTS.mkdir(exist_ok=True)  # for `make bench`, as the proofs' shared-prefix.json
-        (ARTIFACTS / "real-grading.json").write_text(json.dumps(self.timings, indent=1))
-        if said["not_graded"]:
-            self.results[lab] = f"the autograder could not grade {said['not_graded']}"
-            return
-        scores = {student: grading.cell_scores(course, lab, student) for student in said["students"]}
-        self.results[lab] = GradedClass(course, lab, scores, said["reasons"])
+@pytest.fixture(scope="session")
+def graded(tmp_path_factory):
+    """Grades per lab and student, computed once per lab on first use."""
+    cache: dict[str, GradedClass] = {}
 
-    def stop(self) -> None:
-        """At the end of the session: no further lab, and a grading still running interrupted (its jobs stopped)."""
-        self.stopped = True
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)  # autograde stops its jobs on the way out
-        self.thread.join(timeout=60)
+    def get(lab: str) -> GradedClass:
+        if lab not in cache:
+            course = copy_course(tmp_path_factory.mktemp(f"course-{lab}"), [lab])
+            cache[lab] = grade_class(course, lab)
+        return cache[lab]
 
-    def get(self, lab: str) -> GradedClass:
-        if lab in self.done:
-            self.done[lab].wait(GRADING_TIMEOUT)
-        elif lab not in self.results:
-            self._grade(lab)
-        result = self.results.get(lab, f"the grading of {lab} did not finish")
-        assert not isinstance(result, str), f"{lab}: {result}"
-        return result
+    return get
 
 
 def prove_lab(lab: str, work: Path, root: Path = ROOT, students: list[str] | None = None,
@@ -239,9 +208,7 @@ class ProofPool:
 
 
 PROVEN_LABS: list[str] = []
-GRADED_LABS: list[str] = []
 POOL: list[ProofPool] = []  # the one pool of the session, once started
-GRADING: list[GradingPool] = []
 
 
 def start_proofs() -> ProofPool:
@@ -251,50 +218,29 @@ def start_proofs() -> ProofPool:
     return POOL[0]
 
 
-def start_grading() -> GradingPool:
-    """The background grading of the labs some selected test reads, started on first call."""
-    if not GRADING:
-        GRADING.append(GradingPool(list(GRADED_LABS), Path(tempfile.mkdtemp(prefix="mlops-course-graded-"))))
-    return GRADING[0]
-
-
-def labs_read(items, fixture: str) -> list[str]:
-    """The labs whose `fixture` the items read, in the order they come."""
+@pytest.hookimpl(trylast=True)  # after -k, -m and --lab have deselected what will not run
+def pytest_collection_modifyitems(session, config, items):
+    """Tests that read the shared-prefix proofs or a blank lab's check run last, so that those compute in the
+    background while the rest runs; the proofs start with the first test that does not run `alone`."""
+    needing = [item for item in items if {"proven", "blank_check"} & set(getattr(item, "fixturenames", ()))]
     labs = []
-    for item in (item for item in items if fixture in item.fixturenames):
+    for item in (item for item in needing if "proven" in item.fixturenames):
         params = getattr(getattr(item, "callspec", None), "params", {})
         lab = params.get("lab") or getattr(params.get("wrong"), "lab", None)
         if lab and lab not in labs:
             labs.append(lab)
-    return labs
-
-
-@pytest.hookimpl(trylast=True)  # after -k, -m and --lab have deselected what will not run
-def pytest_collection_modifyitems(session, config, items):
-    """Tests that read real grading, the shared-prefix proofs or a blank lab's check run last, so that those
-    compute in the background while the rest runs; they start with the first test that does not run `alone`."""
-    needing = [item for item in items if {"graded", "proven", "blank_check"} & set(getattr(item, "fixturenames", ()))]
-    PROVEN_LABS[:] = labs_read(needing, "proven")
-    GRADED_LABS[:] = labs_read(needing, "graded")
-    if GRADED_LABS:
-        BACKGROUND_STARTS.append(start_grading)
-    if PROVEN_LABS:
+    PROVEN_LABS[:] = labs
+    if labs:
         BACKGROUND_STARTS.append(start_proofs)
     others = [item for item in items if item not in needing]
     items[:] = others + needing
 
 
 def pytest_sessionfinish(session, exitstatus):
-    """No further lab, the running ones ended with all they started, and their folders removed."""
-    for pool in POOL + GRADING:
-        pool.stop()
-        shutil.rmtree(pool.base, ignore_errors=True)
-
-
-@pytest.fixture(scope="session")
-def graded():
-    """Real grading's cell scores per lab and student (computed in the background)."""
-    return start_grading().get
+    """No further lab, the running one ended with all it started, and its folders removed."""
+    if POOL:
+        POOL[0].stop()
+        shutil.rmtree(POOL[0].base, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
