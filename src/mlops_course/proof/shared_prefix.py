@@ -44,6 +44,7 @@ from nbclient.client import _RGX_BACKSPACE, _RGX_CARRIAGERETURN
 from nbformat import NotebookNode
 
 from mlops_course.course import notebooks
+from mlops_course.course.background import die_with_parent, yield_the_cpu
 from mlops_course.errors import GradingError
 
 CHILD_TIMEOUT_SECONDS = 600
@@ -282,16 +283,6 @@ class CellRunner:
         return list(self.outputs)
 
 
-def _die_with_parent() -> None:
-    """Ask Linux to end this process when its parent ends (a killed caller leaves no run behind)."""
-    import ctypes
-
-    try:
-        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):  # pragma: no cover - not Linux: the caller's timeout still applies
-        pass
-
-
 def _flush_c_stdio() -> None:
     import ctypes
 
@@ -352,7 +343,7 @@ def _fork_variant(runner: CellRunner, nb: NotebookNode, start: int, variant: Var
     if pid == 0:  # the child: never returns
         code = 0
         try:
-            _die_with_parent()
+            die_with_parent()
             os.setpgid(0, 0)  # servers or workers it starts die with it
             result: dict[str, Any] = {"proof": _run_variant(runner, nb, start, variant, index, tests)}
         except BaseException as exc:  # noqa: BLE001 (report anything, never run the parent's cells)
@@ -458,8 +449,10 @@ _REPORT: dict[str, Any] = {"fd": 2, "progress": False}
 def main(argv: list[str] | None = None) -> int:
     import traceback
 
-    _die_with_parent()
+    die_with_parent()
     spec = json.loads(Path((argv or sys.argv[1:])[0]).read_text())
+    if spec.get("background"):
+        yield_the_cpu()
     _REPORT.update(fd=os.dup(2), progress=bool(spec.get("progress")))
     os.chdir(spec["folder"])
     try:
@@ -489,11 +482,12 @@ def process_environment(home: Path) -> dict[str, str]:
 
 
 def prove(nb: NotebookNode, folder: Path, variants: list[Variant], progress: bool = False, whole: bool = True,
-          timeout: float = 3600, child_timeout: float = CHILD_TIMEOUT_SECONDS) -> Proof:
+          timeout: float = 3600, child_timeout: float = CHILD_TIMEOUT_SECONDS, background: bool = False) -> Proof:
     """Run `nb` once in `folder` (a throwaway copy of the lab folder) and every variant in a fork of it.
 
     With `whole=False` the notebook stops after its last fork, and `Proof.solution` holds only the
-    test cells run until then.
+    test cells run until then. With `background=True` the run yields the CPU to other work
+    (`mlops_course.course.background`).
 
     Raises GradingError when the process itself fails; a variant whose child fails is listed in
     `Proof.problems` with the reason.
@@ -504,7 +498,7 @@ def prove(nb: NotebookNode, folder: Path, variants: list[Variant], progress: boo
         scratch = Path(tmp)
         spec = {"notebook": nb, "folder": str(folder), "scratch": str(scratch), "result": str(scratch / "result.json"),
                 "child_timeout": child_timeout, "progress": progress,
-                "variants": [{"name": v.name, "answers": v.answers, "through": list(v.through), "check": v.check}
+                "background": background, "variants": [{"name": v.name, "answers": v.answers, "through": list(v.through), "check": v.check}
                              for v in variants], "whole": whole}
         (scratch / "home").mkdir()
         (scratch / "spec.json").write_text(json.dumps(spec))
