@@ -93,7 +93,7 @@ class-server-stop: $(STAMP)
 	$(BIN)/mlops-course class-server stop
 
 test: $(STAMP) system classroom
-	@$(PY) -m pytest $(PYTEST_FLAGS) $(if $(LAB),--lab=$(LAB)); rc=$$?; \
+	@$(PY) -m pytest $(PYTEST_FLAGS) $(if $(LAB),--lab=$(LAB),--beside); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests; the suite must not be empty."; exit 1; fi; \
 	  exit $$rc
 

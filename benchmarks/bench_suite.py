@@ -34,6 +34,8 @@ SUITE_CPU_BUDGET = 1500
 LAB_WALL_BUDGET = {"lab06-pipelines": 5 * 60}
 LAB_WALL_BUDGET_DEFAULT = 3 * 60
 SHARED_PREFIX = ROOT / "test-artifacts" / "shared-prefix.json"
+# The tests `make test` runs in a second process beside the first (tests/beside.py): when, and their CPU.
+BESIDE = ROOT / "test-artifacts" / "beside.json"
 # Every test's wall and CPU time, kept for a closer look (`--durations` shows only the slowest).
 TIMING = ROOT / "test-artifacts" / "suite-timing.json"
 LOG = ROOT / "test-artifacts" / "suite-pytest.log"
@@ -68,10 +70,12 @@ def run_pytest(args: list[str], timing: Path) -> int:
         return subprocess.run(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, check=False).returncode
 
 
-def breakdown(tests: list[dict], proofs: dict[str, dict]) -> dict[str, list[float]]:
-    """Wall and busy CPU-seconds per group, the background proofs' share moved to lines of their own."""
+def breakdown(tests: list[dict], proofs: dict[str, dict], beside: dict | None = None) -> dict[str, list[float]]:
+    """Wall and busy CPU-seconds per group, the background proofs' share and the second process's moved to lines
+    of their own."""
     rows: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
-    rates = [(p["start"], p["end"], p["cpu_seconds"] / max(p["end"] - p["start"], 1e-9)) for p in proofs.values()]
+    rates = [(p["start"], p["end"], p["cpu_seconds"] / max(p["end"] - p["start"], 1e-9))
+             for p in [*proofs.values(), *([beside] if beside else [])]]
     for test in tests:
         overlap = sum(max(0.0, min(end, test["end"]) - max(start, test["start"])) * rate for start, end, rate in rates)
         row = rows[group(test["nodeid"])]
@@ -79,6 +83,8 @@ def breakdown(tests: list[dict], proofs: dict[str, dict]) -> dict[str, list[floa
         row[1] += max(0.0, test["busy"] - overlap)
     for lab, proof in proofs.items():
         rows[f"{lab[:5]}: wrong answers on the shared prefix (background)"][1] += proof["cpu_seconds"]
+    if beside:
+        rows["tests in the second process (tests/beside.py)"] = [beside["end"] - beside["start"], beside["cpu_seconds"]]
     return rows
 
 
@@ -91,13 +97,15 @@ def main() -> int:
     parser.add_argument("--lab", help="time one lab's tests alone, as `make test LAB=<lab>` runs them")
     args = parser.parse_args()
     SHARED_PREFIX.unlink(missing_ok=True)
+    BESIDE.unlink(missing_ok=True)
     TIMING.parent.mkdir(exist_ok=True)
     TIMING.unlink(missing_ok=True)
     start, busy = time.time(), busy_seconds()
-    code = run_pytest([f"--lab={args.lab}"] if args.lab else [], TIMING)
+    code = run_pytest([f"--lab={args.lab}"] if args.lab else ["--beside"], TIMING)
     wall, busy = time.time() - start, busy_seconds() - busy
     tests = json.loads(TIMING.read_text())["tests"] if TIMING.exists() else []
     proofs = json.loads(SHARED_PREFIX.read_text()) if SHARED_PREFIX.exists() else {}
+    beside = json.loads(BESIDE.read_text()) if BESIDE.exists() else None
     load = " ".join(f"{v:.2f}" for v in os.getloadavg())
     print(f"# {platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}, "
           f"{time.strftime('%Y-%m-%d %H:%M')}, load average at the end {load}")
@@ -112,7 +120,7 @@ def main() -> int:
         print(f"  busy CPU-seconds        {busy:8.0f}      {verdict(busy, SUITE_CPU_BUDGET)}")
     print(f"  cores busy on average   {busy / max(wall, 1e-9):8.2f} of {os.cpu_count()}")
     print(f"{'where it goes':<64} {'wall s':>8} {'busy CPU-s':>11}")
-    for label, (seconds, cpu) in sorted(breakdown(tests, proofs).items(), key=lambda kv: kv[0]):
+    for label, (seconds, cpu) in sorted(breakdown(tests, proofs, beside).items(), key=lambda kv: kv[0]):
         print(f"  {label:<62} {seconds:8.0f} {cpu:11.0f}")
     return code
 

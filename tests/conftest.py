@@ -24,6 +24,8 @@ import pytest
 
 from mlops_course.course.kernel import KERNEL_NAME, OFFLINE_ENV
 
+from .beside import Beside, runs_beside
+
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
 KERNEL = KERNEL_NAME
@@ -41,6 +43,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--lab", action="append", default=[], metavar="LAB",
                      help="prove one lab alone (repeatable): its release, run, grading both ways, wrong answers, "
                           "self-check and quiz; `make test LAB=<lab>`")
+    parser.addoption("--beside", action="store_true",
+                     help="run the self-contained files of tests/beside.py in a second pytest process beside this "
+                          "one (`make test` does; ignored with --lab)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -63,6 +68,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """With --lab, keep only the tests of the named labs and of their quizzes; the tests marked `alone` first."""
     items.sort(key=lambda item: item.get_closest_marker("alone") is None)  # stable: the order is kept otherwise
     labs = config.getoption("lab")
+    if config.getoption("beside") and not labs:
+        run_beside(config, items)
     if not labs:
         return
 
@@ -78,6 +85,45 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     kept = [item for item in items if belongs(item)]
     config.hook.pytest_deselected(items=[item for item in items if item not in kept])
     items[:] = kept
+
+
+BESIDE: list[Beside] = []  # the second pytest process of `make test`, once its files are collected
+
+
+def run_beside(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Take the files of tests/beside.py out of this run and start them in a second process with the background."""
+    moved = [item for item in items if runs_beside(item.path)]
+    if not moved:
+        return
+    items[:] = [item for item in items if item not in moved]
+    options = [*(["-m", config.option.markexpr] if config.option.markexpr else []),
+               *(["-k", config.option.keyword] if config.option.keyword else []),
+               *(["-p", "suite_timing"] if config.pluginmanager.has_plugin("suite_timing") else [])]
+    files = sorted({Path(str(item.path)).relative_to(ROOT).as_posix() for item in moved})
+    BESIDE.append(Beside(files, options))
+    BACKGROUND_STARTS.append(BESIDE[0].start)
+    config.get_terminal_writer().line(f"{len(moved)} tests ({', '.join(Path(f).name for f in files)}) run in a second "
+                                      f"process beside this one, after the `alone` tests; their report comes at the end")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Wait for the tests beside; their failure fails the run."""
+    if BESIDE and BESIDE[0].finish() not in (0, pytest.ExitCode.NO_TESTS_COLLECTED) and session.exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    for line in BESIDE[0].report() if BESIDE else []:
+        terminalreporter.write_line(line)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    for beside in BESIDE:
+        beside.stop()
+        if beside.code not in (None, 0, pytest.ExitCode.NO_TESTS_COLLECTED):
+            config.get_terminal_writer().line(f"error: the tests beside failed (exit {beside.code}): their report is "
+                                              f"above and in {beside.log}", red=True)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -138,18 +184,22 @@ def built_book() -> Path:
 
 # Set when the lab tests' background proofs (tests/labs/conftest.py) are done, or at collection when none run.
 PROOFS_DONE = threading.Event()
-# How background work starts (the lab tests' proofs register theirs at collection): with the first test that
-# does not need the machine to itself. The `alone` tests (class server, hostile batch: they judge fairness and
-# time limits) run first, so the background fills the cores the rest of the suite leaves idle, not theirs.
+# How background work starts (registered at collection). The `alone` tests (class server, hostile batch: they
+# judge fairness and time limits) run first. Nice work (the lab tests' proofs, tests/labs/conftest.py) starts
+# with the first test, since it only takes CPU time the tests in front leave; work at normal priority (the
+# second pytest process, tests/beside.py) starts with the first test that is not `alone`.
+NICE_STARTS: list[Callable[[], object]] = []
 BACKGROUND_STARTS: list[Callable[[], object]] = []
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    if BACKGROUND_STARTS and item.get_closest_marker("alone") is None:
-        for start in BACKGROUND_STARTS:
-            start()
+    starting = [*NICE_STARTS, *(BACKGROUND_STARTS if item.get_closest_marker("alone") is None else [])]
+    NICE_STARTS.clear()
+    if item.get_closest_marker("alone") is None:
         BACKGROUND_STARTS.clear()
+    for start in starting:
+        start()
 
 
 def import_before_threads() -> None:
