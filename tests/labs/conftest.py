@@ -5,9 +5,8 @@
 - `graded`: real nbgrader, through the course's sandboxed `autograde`, grades a small class: the
   solution, the blank lab and the wrong answers of `mistakes.graded_for_real`;
 - `proven`: every wrong answer proven on the shared prefix (`mlops_course.proof.shared_prefix`). These
-  runs start in the background with the first test that does not run `alone` (tests/conftest.py) and
-  go on while the other tests use the cores; the tests that need them run last (see
-  `pytest_collection_modifyitems`);
+  runs start in the background with the first test (tests/conftest.py), nice, and take the CPU time
+  the other tests leave; the tests that need them run last (see `pytest_collection_modifyitems`);
 - `built_project`: the lab's folder after the shared prefix's whole run of the solution: the
   project a learner's finished lab leaves (Lab 06's CI script runs there).
 """
@@ -32,7 +31,7 @@ from mlops_course.course.config import GRADING_DIR, IGNORED_FILES
 from mlops_course.course.layout import release_notebook, source_notebook
 from mlops_course.course.questions import without_hidden_tests
 
-from ..conftest import ARTIFACTS, BACKGROUND_STARTS, KERNEL, PROOFS_DONE, ROOT, copy_course, import_before_threads
+from ..conftest import ARTIFACTS, KERNEL, NICE_STARTS, PROOFS_DONE, ROOT, copy_course, import_before_threads
 from . import mistakes
 
 EXECUTION_TIMEOUT = 300
@@ -239,7 +238,7 @@ def start_proofs() -> ProofPool:
 @pytest.hookimpl(trylast=True)  # after -k, -m and --lab have deselected what will not run
 def pytest_collection_modifyitems(session, config, items):
     """Tests that read the shared-prefix proofs or a blank lab's check run last, so that those compute in the
-    background while the rest runs; the proofs start with the first test that does not run `alone`."""
+    background while the rest runs; the proofs (nice) start with the first test."""
     needing = [item for item in items if {"proven", "blank_check"} & set(getattr(item, "fixturenames", ()))]
     labs = []
     for item in (item for item in needing if "proven" in item.fixturenames):
@@ -249,7 +248,7 @@ def pytest_collection_modifyitems(session, config, items):
             labs.append(lab)
     PROVEN_LABS[:] = labs
     if labs:
-        BACKGROUND_STARTS.append(start_proofs)
+        NICE_STARTS.append(start_proofs)
     others = [item for item in items if item not in needing]
     items[:] = others + needing
 
@@ -263,7 +262,7 @@ def pytest_sessionfinish(session, exitstatus):
 
 @pytest.fixture(scope="session")
 def proof_pool():
-    """The background proofs (already running unless every test so far ran `alone`)."""
+    """The background proofs (running since the first test)."""
     return start_proofs()
 
 
