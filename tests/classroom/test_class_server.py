@@ -327,8 +327,11 @@ def test_a_student_can_change_only_their_own_mlflow_work(class_run, class_server
     """From a student's server: do own logging and registering work, the class's runs read, and every change to another's work fail (403)?"""
     server, client = class_server
     owned = {}
-    for student in ("mc-student01", "mc-student02"):
-        done = client.run(student, OWN_MODEL.format(experiment=EXPERIMENT), timeout=240)
+    students = ("mc-student01", "mc-student02")
+    with ThreadPoolExecutor(max_workers=len(students)) as pool:  # each in their own server, at once
+        runs = dict(zip(students, pool.map(lambda s: client.run(s, OWN_MODEL.format(experiment=EXPERIMENT), timeout=240),
+                                           students)))
+    for student, done in runs.items():
         assert done.error is None, f"{student} could not log and register their own model: {done.error}\n{done.stdout}"
         owned[student] = json.loads(done.stdout.strip().splitlines()[-1])
         assert owned[student]["login"] == student and owned[student]["model"] == f"{student}.flight-delay", owned[student]
