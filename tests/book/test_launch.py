@@ -90,8 +90,12 @@ def test_a_book_built_for_jupyterhub_or_binder_links_every_lab_there(mode, tmp_p
 
 
 @pytest.mark.slow
-def test_a_binder_book_without_a_repository_fails_to_build(tmp_path):
-    """Does a Binder launch with no repository named stop the build instead of publishing dead links?"""
+@pytest.mark.parametrize("strict", [True, False])
+def test_a_binder_book_without_a_repository_fails_to_build(tmp_path, capfd, strict):
+    """Does a Binder launch with no repository named stop the build, warnings allowed or not, naming the setting?"""
     with pytest.raises(BookBuildError):
         build_book(book_with(tmp_path, course_lab_launch="binder", course_binder_url="https://binder.school.test"),
-                   strict=True)
+                   strict=strict)
+    shown = "".join(capfd.readouterr())
+    assert "course_binder_url or course_repository is empty" in shown, shown[-2000:]
+    assert not (tmp_path / "book" / "_build" / "html" / "index.html").exists(), "no page should be written"

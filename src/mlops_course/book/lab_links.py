@@ -58,13 +58,22 @@ def launch_url(config, lab: str) -> str:
 
 
 def check_config(app: Sphinx, config) -> None:
+    """Stop the build at once when the lab links could not work: every page would link nowhere.
+
+    A ConfigError ends the build before any page is read, also without --warningiserror, so a
+    misconfigured book is never published and its author does not wait for the whole build to learn it.
+    """
+    from sphinx.errors import ConfigError
+
     mode = config.course_lab_launch
     if mode not in LAUNCH_MODES:
-        logger.warning(f"course_lab_launch is '{mode}'; use one of {', '.join(LAUNCH_MODES)}")
+        raise ConfigError(f"course_lab_launch is '{mode}'; use one of {', '.join(LAUNCH_MODES)}")
     if mode == "jupyterhub" and not config.course_jupyterhub_url:
-        logger.warning("course_lab_launch is 'jupyterhub' but course_jupyterhub_url is empty")
+        raise ConfigError("course_lab_launch is 'jupyterhub' but course_jupyterhub_url is empty; "
+                          "set it in book/_config.yml (sphinx: config:)")
     if mode == "binder" and not (config.course_binder_url and config.course_repository):
-        logger.warning("course_lab_launch is 'binder' but course_binder_url or course_repository is empty")
+        raise ConfigError("course_lab_launch is 'binder' but course_binder_url or course_repository is empty; "
+                          "set both in book/_config.yml (sphinx: config:)")
 
 
 def lab_link_nodes(env, lab: str, text: str | None = None, rawtext: str = "") -> list[nodes.Node]:
