@@ -78,3 +78,46 @@ def test_names_are_unchanged_without_an_account_or_with_a_local_store(tmp_path, 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     experiment_id = tracking.use_experiment("lab02-data", tmp_path)
     assert mlflow.get_experiment(experiment_id).name == "lab02-data"
+
+
+def _experiments(database):
+    from mlflow import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{database}")
+    return {e.name: e.artifact_location for e in client.search_experiments()}, client
+
+
+def test_a_new_store_starts_from_the_environments_migrated_empty_store(tmp_path, monkeypatch):
+    """Is a new store a copy of the empty store (made on first need), with its own Default experiment, that works?"""
+    template = tmp_path / "share" / "empty.db"
+    monkeypatch.setattr(tracking, "empty_store", lambda: template)
+    first = tmp_path / "one" / "mlflow.db"
+    first.parent.mkdir()
+    tracking.seed_store(first)
+    assert template.exists() and first.read_bytes() == template.read_bytes()
+    second = tmp_path / "two" / "mlflow.db"
+    second.parent.mkdir()
+    monkeypatch.chdir(second.parent)
+    tracking.seed_store(second)
+    found, client = _experiments(second)
+    assert found == {"Default": str(second.parent / "mlruns" / "0")}, found
+    run = client.create_run(client.create_experiment("seeded"))
+    client.log_metric(run.info.run_id, "auc", 0.8)
+    assert client.get_run(run.info.run_id).data.metrics == {"auc": 0.8}
+    before = second.read_bytes()
+    tracking.seed_store(second)
+    assert second.read_bytes() == before, "an existing store is never replaced"
+
+
+def test_without_a_writable_environment_mlflow_builds_the_store_itself(tmp_path, monkeypatch):
+    """Where no empty store can be made, does a new store still work, built by MLflow?"""
+    blocked = tmp_path / "read-only"
+    blocked.write_text("a file, so no folder can be made under it")
+    monkeypatch.setattr(tracking, "empty_store", lambda: blocked / "share" / "empty.db")
+    database = tmp_path / "lab" / "mlflow.db"
+    database.parent.mkdir()
+    tracking.seed_store(database)
+    assert not database.exists()
+    monkeypatch.chdir(database.parent)
+    found, _ = _experiments(database)
+    assert list(found) == ["Default"]
