@@ -74,7 +74,8 @@ class Beside:
         self.start()
         _, status, usage = os.wait4(self.process.pid, 0)  # its CPU-seconds and its children's, once ended
         self.process.returncode = self.code = os.waitstatus_to_exitcode(status)
-        self.timing.write_text(json.dumps({"start": self.started, "end": time.time(),
+        ended = self.log.stat().st_mtime  # its report's last line, written as it ended (maybe long before this wait)
+        self.timing.write_text(json.dumps({"start": self.started, "end": ended,
                                       "cpu_seconds": usage.ru_utime + usage.ru_stime, "exit": self.code}))
         return self.code
 

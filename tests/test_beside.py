@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import time
 
 from .beside import BESIDE, Beside, ROOT, runs_beside
 
@@ -17,16 +18,23 @@ def test_a_failing_test_beside_fails_with_its_report(tmp_path):
     report = "\n".join(beside.report())
     assert "FAILED" in report and "a scratch failure" in report and "1 failed, 1 passed" in report
     figures = json.loads((tmp_path / "beside.json").read_text())
-    assert figures["exit"] == 1 and figures["cpu_seconds"] > 0 and figures["end"] > figures["start"]
+    assert figures["exit"] == 1 and figures["cpu_seconds"] > 0 and figures["start"] < figures["end"] <= time.time()
 
 
 def test_a_passing_run_beside_is_one_summary_line(tmp_path):
-    """Does a passing second process show only its summary line?"""
+    """Does a passing second process show only its summary line, and its figures the time it ended?"""
     scratch = tmp_path / "test_scratch.py"
     scratch.write_text("def test_passes():\n    pass\n")
     beside = Beside([str(scratch)], ["-q"], log=tmp_path / "beside.log", timing=tmp_path / "beside.json")
+    beside.start()
+    deadline = time.time() + 60
+    while "1 passed" not in (tmp_path / "beside.log").read_text() and time.time() < deadline:
+        time.sleep(0.1)  # (not poll(): finish() reaps it, to count its CPU)
+    time.sleep(2)  # the first process waits for it later: its figures must say when it ended
+    waited = time.time()
     assert beside.finish() == 0
     assert beside.report() == ["tests beside (second process): 1 passed" + beside.report()[0].split("1 passed")[1]]
+    assert json.loads((tmp_path / "beside.json").read_text())["end"] < waited - 1.5
 
 
 def test_the_files_beside_exist_and_need_nothing_the_first_process_builds():
