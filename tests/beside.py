@@ -19,8 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-ARTIFACTS = ROOT / "test-artifacts"
+from .conftest import ARTIFACTS, ROOT
+
 LOG = ARTIFACTS / "beside-pytest.log"
 # When the second process ran and the CPU it and everything it started used, for `make bench`.
 TIMING = ARTIFACTS / "beside.json"
@@ -78,6 +78,11 @@ class Beside:
         self.timing.write_text(json.dumps({"start": self.started, "end": ended,
                                       "cpu_seconds": usage.ru_utime + usage.ru_stime, "exit": self.code}))
         return self.code
+
+    @property
+    def failed(self) -> bool:
+        """Ended with failures or errors (no test collected is no failure: -k or -m may leave none here)."""
+        return self.code not in (None, 0, 5)  # 5: pytest.ExitCode.NO_TESTS_COLLECTED
 
     def stop(self) -> None:
         """A first process that ends early (interrupted, crashed) leaves no second one behind."""

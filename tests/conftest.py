@@ -19,12 +19,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from mlops_course.course.kernel import KERNEL_NAME, OFFLINE_ENV
 
-from .beside import Beside, runs_beside
+if TYPE_CHECKING:  # tests/beside.py reads this module's ROOT, so it is imported where it is used
+    from .beside import Beside
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -92,6 +94,8 @@ BESIDE: list[Beside] = []  # the second pytest process of `make test`, once its 
 
 def run_beside(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Take the files of tests/beside.py out of this run and start them in a second process with the background."""
+    from .beside import Beside, runs_beside
+
     moved = [item for item in items if runs_beside(item.path)]
     if not moved:
         return
@@ -109,8 +113,10 @@ def run_beside(config: pytest.Config, items: list[pytest.Item]) -> None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Wait for the tests beside; their failure fails the run."""
-    if BESIDE and BESIDE[0].finish() not in (0, pytest.ExitCode.NO_TESTS_COLLECTED) and session.exitstatus == 0:
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    if BESIDE:
+        BESIDE[0].finish()
+        if BESIDE[0].failed and session.exitstatus == 0:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
@@ -121,7 +127,7 @@ def pytest_terminal_summary(terminalreporter) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     for beside in BESIDE:
         beside.stop()
-        if beside.code not in (None, 0, pytest.ExitCode.NO_TESTS_COLLECTED):
+        if beside.failed:
             config.get_terminal_writer().line(f"error: the tests beside failed (exit {beside.code}): their report is "
                                               f"above and in {beside.log}", red=True)
 
@@ -194,9 +200,10 @@ BACKGROUND_STARTS: list[Callable[[], object]] = []
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    starting = [*NICE_STARTS, *(BACKGROUND_STARTS if item.get_closest_marker("alone") is None else [])]
+    starting = NICE_STARTS[:]
     NICE_STARTS.clear()
     if item.get_closest_marker("alone") is None:
+        starting += BACKGROUND_STARTS
         BACKGROUND_STARTS.clear()
     for start in starting:
         start()

@@ -14,7 +14,7 @@ def test_a_failing_test_beside_fails_with_its_report(tmp_path):
     scratch = tmp_path / "test_scratch.py"
     scratch.write_text("def test_passes():\n    pass\n\n\ndef test_fails():\n    assert 1 == 2, 'a scratch failure'\n")
     beside = Beside([str(scratch)], ["-q"], log=tmp_path / "beside.log", timing=tmp_path / "beside.json")
-    assert beside.finish() == 1
+    assert beside.finish() == 1 and beside.failed
     report = "\n".join(beside.report())
     assert "FAILED" in report and "a scratch failure" in report and "1 failed, 1 passed" in report
     figures = json.loads((tmp_path / "beside.json").read_text())
@@ -32,8 +32,9 @@ def test_a_passing_run_beside_is_one_summary_line(tmp_path):
         time.sleep(0.1)  # (not poll(): finish() reaps it, to count its CPU)
     time.sleep(2)  # the first process waits for it later: its figures must say when it ended
     waited = time.time()
-    assert beside.finish() == 0
-    assert beside.report() == ["tests beside (second process): 1 passed" + beside.report()[0].split("1 passed")[1]]
+    assert beside.finish() == 0 and not beside.failed
+    [line] = beside.report()
+    assert line.startswith("tests beside (second process): 1 passed in "), line
     assert json.loads((tmp_path / "beside.json").read_text())["end"] < waited - 1.5
 
 

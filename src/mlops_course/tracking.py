@@ -37,7 +37,7 @@ def local_store(workdir: Path) -> Path:
 
 
 def tracking_uri(workdir: Path | None = None) -> str:
-    """$MLFLOW_TRACKING_URI if set, else a SQLite store in the lab's artifacts/ folder."""
+    """$MLFLOW_TRACKING_URI if set, else a SQLite store in the lab's artifacts/ folder (a new one seeded, `seed_store`)."""
     if os.environ.get(TRACKING_URI_ENV):
         return os.environ[TRACKING_URI_ENV]
     store = local_store(workdir or Path.cwd())
