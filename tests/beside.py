@@ -67,10 +67,13 @@ class Beside:
         with open(self.log, "w") as log:
             self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
 
-    def finish(self) -> int:
-        """Wait for the second process (starting it first if the first ran nothing that started it)."""
+    def finish(self, start: bool = True) -> int | None:
+        """Wait for the second process; if nothing started it yet, start it first, or with `start=False` (the
+        first process stopped early: -x, an interruption) leave it unrun (None)."""
         if self.code is not None:
             return self.code
+        if self.process is None and not start:
+            return None
         self.start()
         _, status, usage = os.wait4(self.process.pid, 0)  # its CPU-seconds and its children's, once ended
         self.process.returncode = self.code = os.waitstatus_to_exitcode(status)
@@ -92,6 +95,8 @@ class Beside:
 
     def report(self) -> list[str]:
         """What to show at the end of the first process's report: the summary line, or everything on failure."""
+        if self.process is None:
+            return [f"tests beside (second process): not run, the first process stopped early ({len(self.files)} files)"]
         lines = self.log.read_text(errors="replace").splitlines() if self.log.exists() else []
         if self.code == 0:
             return [f"tests beside (second process): {lines[-1].strip('= ') if lines else ''}"]

@@ -70,7 +70,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """With --lab, keep only the tests of the named labs and of their quizzes; the tests marked `alone` first."""
     items.sort(key=lambda item: item.get_closest_marker("alone") is None)  # stable: the order is kept otherwise
     labs = config.getoption("lab")
-    if config.getoption("beside") and not labs:
+    if config.getoption("beside") and not labs and not config.option.collectonly:
         run_beside(config, items)
     if not labs:
         return
@@ -114,7 +114,7 @@ def run_beside(config: pytest.Config, items: list[pytest.Item]) -> None:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Wait for the tests beside; their failure fails the run."""
     if BESIDE:
-        BESIDE[0].finish()
+        BESIDE[0].finish(start=not (session.shouldstop or session.shouldfail))
         if BESIDE[0].failed and session.exitstatus == 0:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 

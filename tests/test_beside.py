@@ -47,3 +47,10 @@ def test_the_files_beside_exist_and_need_nothing_the_first_process_builds():
         functions = [node for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.FunctionDef)]
         used = sorted(shared & {arg.arg for f in functions for arg in f.args.args})
         assert not used, f"{name} uses {used}, which the first process builds: it cannot run beside"
+
+
+def test_a_first_process_that_stopped_early_leaves_the_second_unrun(tmp_path):
+    """When the first process stops before starting it (-x, an interruption), is the second left unrun, and said so?"""
+    beside = Beside([str(tmp_path / "test_never.py")], [], log=tmp_path / "beside.log", timing=tmp_path / "beside.json")
+    assert beside.finish(start=False) is None and beside.process is None and not beside.failed
+    assert beside.report() == ["tests beside (second process): not run, the first process stopped early (1 files)"]
