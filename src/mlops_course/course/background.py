@@ -28,6 +28,18 @@ def die_with_parent() -> None:
         pass
 
 
+def session_niceness() -> int | None:
+    """The nice value of this process's session (autogroup), or None where Linux schedules no sessions.
+
+    Some kernels and sandboxes have the file but leave it empty or unreadable; they schedule no sessions either.
+    """
+    try:
+        fields = Path("/proc/self/autogroup").read_text().split()
+        return int(fields[-1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def yield_the_cpu(niceness: int = NICENESS) -> None:
     """Make this process, and every process it starts, `niceness` nice.
 
