@@ -35,4 +35,3 @@ def test_an_empty_autogroup_file_means_no_session_scheduling(monkeypatch):
     """Does a kernel whose autogroup file reads empty (as on some CI machines) count as one without sessions?"""
     monkeypatch.setattr(background.Path, "read_text", lambda self: "")
     assert background.session_niceness() is None
-    background.yield_the_cpu(os.nice(0))  # still runs: the process's own nice value applies
