@@ -267,6 +267,28 @@ def test_runs_of_every_student_land_on_the_shared_mlflow_server(class_run, class
     assert {o["run"] for o in class_run["outcomes"].values()} <= ids
 
 
+def _session_commands(leader: int) -> list[str]:
+    """The command lines of every process in the session `leader` started (a service and what it spawned)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[3]) == leader:  # the session id, after state, ppid and pgrp
+                found.append((stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+        except (OSError, IndexError, ValueError):  # it ended while being read
+            continue
+    return found
+
+
+def test_mlflow_runs_without_job_consumers(class_server):
+    """Does the class's MLflow server run alone, without the job consumers no lab uses (which would take the students' CPU)?"""
+    server, _ = class_server
+    commands = _session_commands(server.settings.mlflow_pid)
+    assert commands, "the MLflow server's processes were not found"
+    consumers = [c for c in commands if "huey" in c]
+    assert not consumers, f"MLflow started its job consumers: {consumers}"
+
+
 def test_mlflow_refuses_anyone_without_an_account(class_server):
     """Does the tracking server refuse a request without an MLflow login (401), and the wrong password too?"""
     server, _ = class_server

@@ -15,7 +15,7 @@ import yaml
 from traitlets.config import Config
 
 from mlops_course.course.config import COURSE_ID, DB_URL_ENV, EXCHANGE_ENV
-from mlops_course.tracking import TRACKING_URI_ENV
+from mlops_course.tracking import TRACKING_SERVER_ENV, TRACKING_URI_ENV
 
 from ..conftest import ROOT
 
@@ -68,6 +68,13 @@ def test_mlflow_tracking_uri_points_at_the_mlflow_service():
     assert url.port == service["spec"]["ports"][0]["port"]
     args = " ".join(_services()[("Deployment", "mlflow")]["spec"]["template"]["spec"]["containers"][0]["args"])
     assert f"--port {url.port}" in args and url.hostname in args, "MLflow must listen there and accept that host name"
+
+
+def test_mlflow_runs_with_the_class_servers_settings():
+    """Does the cluster's MLflow server get the settings the class server's gets (no job consumers)?"""
+    container = _services()[("Deployment", "mlflow")]["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert TRACKING_SERVER_ENV.items() <= env.items(), f"services.yaml's MLflow lacks {TRACKING_SERVER_ENV}"
 
 
 def test_the_gradebook_url_reaches_the_instructor_only():

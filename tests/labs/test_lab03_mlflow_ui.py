@@ -14,6 +14,8 @@ import sys
 import httpx
 import pytest
 
+from mlops_course.tracking import TRACKING_SERVER_ENV
+
 from ..servers import free_port, running, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
@@ -36,7 +38,8 @@ def test_mlflow_ui_lists_the_labs_experiment_and_runs(lab, lab_store, tmp_path):
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", "sqlite:///artifacts/mlflow.db", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
-    with running(command, tmp_path / "mlflow-ui.log", cwd=lab_store) as proc:
+    # Without the server-side job consumers (tracking.TRACKING_SERVER_ENV): the listing is the same, the start cheaper.
+    with running(command, tmp_path / "mlflow-ui.log", cwd=lab_store, env=TRACKING_SERVER_ENV) as proc:
         wait_for(f"{base}/health", timeout=300, proc=proc)
         found = httpx.get(f"{base}/api/2.0/mlflow/experiments/search", params={"max_results": 100}, timeout=10).json()
         names = {e["name"]: e["experiment_id"] for e in found.get("experiments", [])}

@@ -36,6 +36,7 @@ from mlops_course.course.kernel import OFFLINE_ENV
 from mlops_course.course.layout import SOURCE_DIR
 from mlops_course.errors import ClassServerError
 from mlops_course.serving import process_alive, stop_group
+from mlops_course.tracking import TRACKING_SERVER_ENV
 
 START_TIMEOUT = 120.0
 STOP_GRACE = 20.0  # the Hub stops every user's server before it ends
@@ -90,7 +91,8 @@ def start_mlflow(state: Path, port: int, env: dict[str, str], store_url: str, au
                "--host", "127.0.0.1", "--port", str(port),
                "--artifacts-destination", str(state / "mlflow" / "artifacts"), "--workers", "1"]
     return _spawn(command, state / "logs" / "mlflow.log",
-                  {**env, **mlflow_auth_env(state, auth_db_url), "MLFLOW_BACKEND_STORE_URI": store_url}, state / "mlflow")
+                  {**env, **TRACKING_SERVER_ENV, **mlflow_auth_env(state, auth_db_url),
+                   "MLFLOW_BACKEND_STORE_URI": store_url}, state / "mlflow")
 
 
 def mlflow_auth_env(state: Path, auth_db_url: str) -> dict[str, str]:
