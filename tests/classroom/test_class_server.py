@@ -299,6 +299,24 @@ def test_mlflow_refuses_anyone_without_an_account(class_server):
     assert wrong.status_code == 401, wrong.text
 
 
+def test_a_changed_mlflow_password_stops_working_at_once(class_server):
+    """Though MLflow keeps checked passwords for a while, is a student's old password refused as soon as it changes?"""
+    server, _ = class_server
+    search = f"{server.mlflow_url}/api/2.0/mlflow/experiments/search"
+    student, password = server.mlflow_credentials("mc-student05")
+    assert httpx.get(search, params={"max_results": 1}, auth=(student, password), timeout=60).status_code == 200  # checked, so kept
+    change = f"{server.mlflow_url}/api/2.0/mlflow/users/update-password"
+    admin = server.mlflow_credentials(accounts.INSTRUCTOR)
+    try:
+        assert httpx.patch(change, json={"username": student, "password": "changed-" + password}, auth=admin,
+                           timeout=60).status_code == 200
+        old = httpx.get(search, params={"max_results": 1}, auth=(student, password), timeout=60)
+        assert old.status_code == 401, "the old password still works after the change"
+    finally:
+        httpx.patch(change, json={"username": student, "password": password}, auth=admin, timeout=60)
+    assert httpx.get(search, params={"max_results": 1}, auth=(student, password), timeout=60).status_code == 200
+
+
 OWN_MODEL = """
 import json, os, mlflow
 from mlflow import MlflowClient

@@ -87,6 +87,8 @@ def start_mlflow(state: Path, port: int, env: dict[str, str], store_url: str, au
     The store's URL holds PostgreSQL's password: in the environment (root's alone), never on a command
     line, which every account can read in /proc.
     """
+    # One worker: MLflow's credential cache is per worker, and a password changed through one worker
+    # would stay valid in another until the cache's time runs out (mlflow_auth_env).
     command = [str(Path(sys.executable).parent / "mlflow"), "server", "--app-name", "basic-auth",
                "--host", "127.0.0.1", "--port", str(port),
                "--artifacts-destination", str(state / "mlflow" / "artifacts"), "--workers", "1"]
@@ -95,16 +97,26 @@ def start_mlflow(state: Path, port: int, env: dict[str, str], store_url: str, au
                    "MLFLOW_BACKEND_STORE_URI": store_url}, state / "mlflow")
 
 
+# How long MLflow keeps a checked password (see mlflow_auth_env).
+AUTH_CACHE_SECONDS = 600
+
+
 def mlflow_auth_env(state: Path, auth_db_url: str) -> dict[str, str]:
     """What MLflow's basic-auth app needs: its settings file (users in PostgreSQL), the admin's password, a key.
 
     Every account may read everything (`default_permission = READ`, so a class leaderboard
     works); MLflow gives whoever creates an experiment or a registered model the right to
     change and delete it, and nobody else (the admin aside). The admin is the instructor.
+
+    MLflow checks the password of every request against its scrypt hash, 0.12 CPU-seconds each,
+    and a student's `log_model` makes dozens of requests. Its credential cache keeps a successful
+    check for `auth_cache_ttl_seconds`; with the one worker the server runs, a password changed
+    through the API (as `create_mlflow_accounts` does on a restart) drops the cached entry at once.
     """
     config = state / "secrets" / "mlflow_auth.ini"
     config.write_text(f"[mlflow]\ndefault_permission = READ\ndatabase_uri = {auth_db_url}\n"
                       f"admin_username = {INSTRUCTOR}\n"
+                      f"auth_cache_ttl_seconds = {AUTH_CACHE_SECONDS}\n"
                       "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n")
     config.chmod(0o600)  # it holds the database's password
     return {"MLFLOW_AUTH_CONFIG_PATH": str(config), "MLFLOW_AUTH_ADMIN_PASSWORD": mlflow_password(state, INSTRUCTOR),
