@@ -382,6 +382,7 @@ def run(spec: dict) -> dict:
     folder = Path(spec["folder"])
     variants = [Variant(v["name"], v["answers"], tuple(v["through"]), v["check"]) for v in spec["variants"]]
     index, tests = _index(nb), _tests(nb)
+    _import_what_children_need()
     forks: dict[int, list[Variant]] = {}
     for variant in variants:
         forks.setdefault(min(index[g] for g in variant.answers), []).append(variant)
@@ -416,6 +417,18 @@ def run(spec: dict) -> dict:
     if spec["whole"]:
         result["self_check"] = _self_check(nb, runner, Path(spec["folder"]).name)
     return result
+
+
+def _import_what_children_need() -> None:
+    """Import once, before the first fork, what each child needs to judge its cells and self-check.
+
+    A child imports what its parent had not: nbgrader (for `determine_grade`) takes 1.4 CPU-seconds,
+    which every fork before the notebook's first test cell paid again (every fork of a quiz).
+    """
+    from nbgrader.utils import determine_grade  # noqa: F401
+
+    from mlops_course.course import questions, scoring  # noqa: F401
+    from mlops_course.learner import selfcheck  # noqa: F401
 
 
 def _self_check(nb: NotebookNode, runner: CellRunner, lab: str) -> dict:
