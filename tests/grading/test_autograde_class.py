@@ -2,11 +2,13 @@
 
 A synthetic class of Lab 01 (solutions, a blank lab, known wrong answers, one
 late submission, one student who never submits) is graded three ways: plain
-nbgrader one submission at a time (the reference), then `autograde` with two
-jobs into SQLite and into PostgreSQL. Every student's every cell must match the
-reference, and the reference itself must be right (solutions full marks, blank
-zero, each wrong answer loses its cells). The SQLite course is then used for
-feedback, export and the cohort report.
+nbgrader one notebook at a time (the reference; the late student handed in the
+same notebook as another, which it grades once), then `autograde` with two jobs
+into SQLite (the whole class) and into PostgreSQL (a solution, the blank lab and
+a wrong answer: the gradebook is what that route changes). Every student's every
+cell must match the reference, and the reference itself must be right (solutions
+full marks, blank zero, each wrong answer loses its cells). The SQLite course is
+then used for feedback, export and the cohort report.
 """
 
 from __future__ import annotations
@@ -51,10 +53,17 @@ def class_submissions(course) -> dict[str, tuple]:
     return subs
 
 
-def make_class(tmp_path_factory, name: str):
+# Who hands in the same notebook as another (their grades must be that other's).
+SAME_NOTEBOOK = {"late-lea": "ana"}
+# The PostgreSQL class: one of each kind of submission, two jobs at once.
+POSTGRES_CLASS = ["ana", "blank-bo", WRONG[0].student]
+
+
+def make_class(tmp_path_factory, name: str, students: list[str] | None = None):
     course = copy_course(tmp_path_factory.mktemp(name), [LAB])
     for student, (nb, when) in class_submissions(course).items():
-        grading.submit(course, LAB, student, {LAB: nb}, when=when)
+        if students is None or student in students:
+            grading.submit(course, LAB, student, {LAB: nb}, when=when)
     return course
 
 
@@ -75,13 +84,16 @@ def all_scores(course, students, db_url=None):
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
-    """Plain nbgrader, one submission after another, no sandbox."""
-    course = make_class(tmp_path_factory, "reference")
+    """Plain nbgrader, one notebook after another, no sandbox."""
+    submissions = class_submissions(ROOT)
+    assert all(submissions[s][0] == submissions[same][0] for s, same in SAME_NOTEBOOK.items())
+    graded = sorted(s for s in submissions if s not in SAME_NOTEBOOK)
+    course = make_class(tmp_path_factory, "reference", graded)
     grading.generate_assignment(course, LAB)
-    students = sorted(class_submissions(course))
-    for student in students:
+    for student in graded:
         grading.autograde_one(course, LAB, student)
-    return all_scores(course, students)
+    scores = all_scores(course, graded)
+    return {**scores, **{student: scores[same] for student, same in SAME_NOTEBOOK.items()}}
 
 
 @pytest.fixture(scope="module")
@@ -116,15 +128,15 @@ def test_parallel_sqlite_matches_plain_nbgrader(reference, sqlite_class):
 
 @pytest.mark.slow
 def test_parallel_postgres_matches_plain_nbgrader(reference, postgres_cluster, tmp_path_factory):
-    """With a PostgreSQL gradebook and two jobs, does every student get exactly the cell scores plain nbgrader gives?"""
+    """With a PostgreSQL gradebook and two jobs, does each kind of submission get exactly the cell scores plain nbgrader gives?"""
     from mlops_course.classroom import postgres
 
     db_url = postgres.create_database(postgres_cluster, "class_gradebook")
-    course = make_class(tmp_path_factory, "postgres")
+    course = make_class(tmp_path_factory, "postgres", POSTGRES_CLASS)
     set_due_date(course, db_url)
     results = autograde.autograde(course, LAB, jobs=2, limits=Limits(cell_timeout=60), db_url=db_url, progress=False)
-    assert {r.student for r in results} == set(reference)
-    assert all_scores(course, sorted(reference), db_url=db_url) == reference
+    assert {r.student for r in results} == set(POSTGRES_CLASS)
+    assert all_scores(course, POSTGRES_CLASS, db_url=db_url) == {s: reference[s] for s in POSTGRES_CLASS}
     assert not (course / "autograder" / "gradebook.db").exists(), "grades went to SQLite instead of PostgreSQL"
 
 
