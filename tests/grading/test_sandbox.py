@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -76,6 +77,18 @@ def test_kernels_get_a_built_font_list(tmp_path):
     _, kw = asyncio.run(manager._async_pre_start_kernel(cwd=str(tmp_path)))
     own = Path(kw["env"]["MPLCONFIGDIR"])
     assert own == runtime / "matplotlib" and list(own.glob("fontlist-*.json"))
+
+
+def test_a_grading_process_builds_its_font_list_once():
+    """Do the batches of one process share one built font list, built again only if it was removed?"""
+    from mlops_course.grading.sandbox import process_matplotlib_cache
+
+    first = process_matplotlib_cache()
+    assert first is not None and list(first.glob("fontlist-*.json")), "the font list was not built"
+    assert process_matplotlib_cache() == first, "a second batch built the font list again"
+    shutil.rmtree(first)
+    again = process_matplotlib_cache()
+    assert again is not None and again != first and list(again.glob("fontlist-*.json"))
 
 
 @pytest.mark.parametrize(("threads", "expected"), [(1, "1"), (0, None)])

@@ -18,7 +18,7 @@ from mlops_course.course.config import load_config
 from mlops_course.course.layout import assignment_notebooks, resolve_labs
 from mlops_course.errors import GradingError
 from mlops_course.grading.nbgrader_api import open_api, require_success
-from mlops_course.grading.sandbox import warm_matplotlib_cache
+from mlops_course.grading.sandbox import process_matplotlib_cache
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ class Job:
     scratch: Path
     template_db: Path
     expected: tuple[str, ...]  # notebook names nbgrader will look for
-    matplotlib_cache: str = ""  # built once per batch (sandbox.warm_matplotlib_cache)
+    matplotlib_cache: str = ""  # built once per process (sandbox.process_matplotlib_cache)
 
 
 def default_jobs() -> int:
@@ -109,7 +109,7 @@ def plan_jobs(course: CourseSettings, lab: str | None, students: list[str] | Non
         ensure_assignment(course, name)
         template = make_template(course, name, batch / f"{name}.db")
         expected = tuple(p.stem for p in assignment_notebooks(course.root, name))
-        fonts = fonts or warm_matplotlib_cache(batch / "matplotlib")
+        fonts = fonts or process_matplotlib_cache()
         for student in who:
             scratch = batch / name / student
             scratch.mkdir(parents=True)

@@ -26,6 +26,7 @@ namespace cannot reach the grader over TCP loopback.
 
 from __future__ import annotations
 
+import atexit
 import fcntl
 import os
 import shutil
@@ -231,8 +232,8 @@ def warm_matplotlib_cache(folder: Path) -> Path | None:
     """A matplotlib configuration folder with its font list already built, for kernels to copy.
 
     A sandboxed kernel starts with an empty home folder, so matplotlib would scan the system's
-    fonts again for every submission, about a second each. Built once per batch instead, and
-    copied into each kernel's own writable folder. None when it could not be built: kernels then
+    fonts again for every submission, about a second each. Built once per process instead
+    (`process_matplotlib_cache`), and copied into each kernel's own writable folder. None when it could not be built: kernels then
     build their own, as before.
     """
     import subprocess
@@ -242,6 +243,28 @@ def warm_matplotlib_cache(folder: Path) -> Path | None:
     done = subprocess.run([sys.executable, "-c", "import matplotlib.font_manager"], env=env,
                           capture_output=True, timeout=120, check=False)
     return folder if done.returncode == 0 and any(folder.glob("fontlist-*.json")) else None
+
+
+_FONT_LIST: dict[str, Path] = {}  # the process's built font list (process_matplotlib_cache)
+
+
+def process_matplotlib_cache() -> Path | None:
+    """A built font list for this process's batches (`warm_matplotlib_cache`), made on first need.
+
+    The list depends only on the system's fonts and matplotlib, so a process that grades batch
+    after batch (the test suite, a class server's grading on submit) builds it once, not per batch.
+    It is removed when the process that made it ends.
+    """
+    found = _FONT_LIST.get("folder")
+    if found is not None and found.is_dir():
+        return found
+    folder = Path(tempfile.mkdtemp(prefix="mlops-course-fonts-"))
+    owner = os.getpid()
+    atexit.register(lambda: os.getpid() == owner and shutil.rmtree(folder, ignore_errors=True))  # not in a fork
+    built = warm_matplotlib_cache(folder)
+    if built is not None:
+        _FONT_LIST["folder"] = built
+    return built
 
 
 class SandboxedKernelManager(AsyncKernelManager):
