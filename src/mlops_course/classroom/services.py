@@ -40,6 +40,7 @@ from mlops_course.tracking import TRACKING_SERVER_ENV
 
 START_TIMEOUT = 120.0
 STOP_GRACE = 20.0  # the Hub stops every user's server before it ends
+AUTH_CACHE_SECONDS = 600  # how long MLflow keeps a checked password (see mlflow_auth_env)
 PROXY_MAKE_TARGET = "make classroom"
 MLFLOW_AUTH_DATABASE = "mlflow_auth"  # MLflow's users and permissions, beside its backend store
 
@@ -95,10 +96,6 @@ def start_mlflow(state: Path, port: int, env: dict[str, str], store_url: str, au
     return _spawn(command, state / "logs" / "mlflow.log",
                   {**env, **TRACKING_SERVER_ENV, **mlflow_auth_env(state, auth_db_url),
                    "MLFLOW_BACKEND_STORE_URI": store_url}, state / "mlflow")
-
-
-# How long MLflow keeps a checked password (see mlflow_auth_env).
-AUTH_CACHE_SECONDS = 600
 
 
 def mlflow_auth_env(state: Path, auth_db_url: str) -> dict[str, str]:

@@ -101,7 +101,6 @@ def students_in(submitted_dir: Path, lab: str) -> list[str]:
 def plan_jobs(course: CourseSettings, lab: str | None, students: list[str] | None, batch: Path) -> list[Job]:
     """One job per submission of `lab` (or of every lab), each with a scratch folder in `batch`."""
     queue = []
-    fonts = None
     for name in resolve_labs(course.root, lab):
         who = [s for s in students_in(course.submitted_dir, name) if not students or s in students]
         if not who:
@@ -109,7 +108,7 @@ def plan_jobs(course: CourseSettings, lab: str | None, students: list[str] | Non
         ensure_assignment(course, name)
         template = make_template(course, name, batch / f"{name}.db")
         expected = tuple(p.stem for p in assignment_notebooks(course.root, name))
-        fonts = fonts or process_matplotlib_cache()
+        fonts = process_matplotlib_cache()  # built by the first batch of this process
         for student in who:
             scratch = batch / name / student
             scratch.mkdir(parents=True)

@@ -233,8 +233,8 @@ def warm_matplotlib_cache(folder: Path) -> Path | None:
 
     A sandboxed kernel starts with an empty home folder, so matplotlib would scan the system's
     fonts again for every submission, about a second each. Built once per process instead
-    (`process_matplotlib_cache`), and copied into each kernel's own writable folder. None when it could not be built: kernels then
-    build their own, as before.
+    (`process_matplotlib_cache`), and copied into each kernel's own writable folder. None when it
+    could not be built: kernels then build their own, as before.
     """
     import subprocess
 
