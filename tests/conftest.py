@@ -434,11 +434,13 @@ def pinned(requirements: list[str]) -> dict[str, str]:
 
 # --- bounded bombs, for the students' limits -----------------------------------------------------------
 
-def fork_bomb(max_forks: int = 1000, seconds: float = 0.0, spin: bool = False) -> str:
+def fork_bomb(max_forks: int = 1000, seconds: float = 0.0, spin: bool = False, until: str | None = None) -> str:
     """A fork bomb, bounded on purpose: if a limit failed, the shared machine must still survive the test.
 
     It forks until fork fails (or `max_forks`), holds the children `seconds` (spinning on the CPU
-    with `spin`, else asleep), then ends them; it prints how many forks succeeded.
+    with `spin`, else asleep), or less once the file `until` exists, then ends them; it prints how
+    many forks succeeded. A test that stops it with `until` as soon as it has measured pays no more
+    spinning than it needs.
     """
     return f"""
 import json, os, signal, time
@@ -457,7 +459,8 @@ for _ in range({max_forks}):
                 time.sleep(1)
         os._exit(0)
     children.append(pid)
-time.sleep(max(0.0, deadline - time.monotonic()))
+while time.monotonic() < deadline and not ({until!r} and os.path.exists({until!r})):
+    time.sleep(0.2)
 for pid in children:  # every kill first: waiting for each in turn, among hundreds of spinning children, takes a minute
     os.kill(pid, signal.SIGKILL)
 for pid in children:

@@ -591,9 +591,12 @@ def test_one_students_bombs_leave_anothers_lab_and_the_hub_working(class_run, cl
     alone = client.run("mc-student04", TIMED_LAB.format(lab=LAB), timeout=600)
     assert alone.error is None, alone.error
     alone_s = json.loads(alone.stdout.strip().splitlines()[-1])["seconds"]
-    # The bombs outlast the lab, which starts 5 s after them: spinning children for twice its usual time (at least
-    # 30 s), then memory past the cap (bounded by 1 GiB more).
-    bombs_code = BOMBS.format(fork=fork_bomb(max_forks=1000, seconds=max(30.0, 5 + 2 * alone_s), spin=True),
+    # The bombs outlast the lab, which starts 5 s after them: spinning children until the lab has ended (the test
+    # then leaves a file that stops them; at most 60 s), then memory past the cap (bounded by 1 GiB more).
+    stop_file = Path(pwd.getpwnam("mc-student03").pw_dir) / "stop-the-fork-bomb"
+    stop_file.unlink(missing_ok=True)
+    bombs_code = BOMBS.format(fork=fork_bomb(max_forks=1000, seconds=max(60.0, 5 + 4 * alone_s), spin=True,
+                                             until=str(stop_file)),
                               memory=memory_bomb(cap.memory_bytes // 1024**2 + 1024))
     stop, answers = threading.Event(), []
     poller = threading.Thread(target=_poll_hub, args=(server.hub_url, stop, answers))
@@ -604,6 +607,7 @@ def test_one_students_bombs_leave_anothers_lab_and_the_hub_working(class_run, cl
             time.sleep(5)  # the fork bomb is in full swing before the lab starts
             bombed = pool.submit(client.run, "mc-student04", TIMED_LAB.format(lab=LAB), timeout=1200).result()
             lab_ended = time.time()
+            stop_file.touch()
             bombs = bombs.result()
     finally:
         stop.set()
