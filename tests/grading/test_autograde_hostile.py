@@ -64,10 +64,11 @@ def batch(tmp_path_factory):
             (folder / name).write_bytes(data)
     before = {"solutions": tree_digest(course / "solutions"), "labs": tree_digest(course / "labs"),
               "honest": tree_digest(course / "autograder" / "submitted" / "honest")}
-    # The cell limit stops the endless loop quickly, yet leaves an honest cell room on a busy machine.
+    # The cell limit stops the endless loop quickly (it spins until then), yet leaves an honest cell room on a busy
+    # machine: Lab 01's slowest cell takes about a second, the 30 MB of printing about as long.
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(autograde, "reserved_uids", recording(uids := []))
-        results = autograde.autograde(course, LAB, jobs=2, limits=Limits(cell_timeout=30, notebook_timeout=180), progress=False)
+        results = autograde.autograde(course, LAB, jobs=2, limits=Limits(cell_timeout=10, notebook_timeout=180), progress=False)
     try:
         connection = listener.accept()
     except OSError:
