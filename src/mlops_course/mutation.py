@@ -50,6 +50,10 @@ from mlops_course.errors import MutationError
 from mlops_course.schema import Schema
 
 FIXTURES = ("dataset", "model", "train_model", "schema")
+# A folder where fits and samples are also kept on disk, for processes forked from one another
+# (the shared-prefix proofs: each wrong answer's fork would otherwise fit the same models again).
+# Unset, as for learners and real grading, everything stays in the process's memory.
+DISK_CACHE_VARIABLE = "MLOPS_COURSE_MUTATION_CACHE"
 
 
 class Model:
@@ -109,10 +113,36 @@ class _ByContent:
 def _fitted(data: _ByContent, seed: int, features: tuple[str, ...], blank: tuple[str, ...], max_iter: int) -> bytes:
     """One OpenMP thread: on a busy two-core machine more threads spin against each other and a fit
     that takes a second takes twenty."""
-    from threadpoolctl import threadpool_limits
+    def fit() -> bytes:
+        from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(1):
-        return pickle.dumps(_fit(data.frame, seed, list(features), blank, max_iter))
+        with threadpool_limits(1):
+            return pickle.dumps(_fit(data.frame, seed, list(features), blank, max_iter))
+
+    return _on_disk(("fit", data.key, seed, features, blank, max_iter), fit)
+
+
+def _on_disk(key: tuple, make: Callable[[], bytes]) -> bytes:
+    """`make()`, kept in the folder named by DISK_CACHE_VARIABLE (if set) under a hash of `key`.
+
+    Only deterministic work is kept: the bytes read back are the bytes `make()` would give. A file
+    appears whole or not at all (written aside, then renamed), so a process killed while writing
+    leaves nothing half-written for the next.
+    """
+    folder = os.environ.get(DISK_CACHE_VARIABLE)
+    if not folder:
+        return make()
+    import hashlib
+
+    path = Path(folder) / f"{hashlib.sha256(repr(key).encode()).hexdigest()}.pickle"
+    if path.exists():
+        return path.read_bytes()
+    made = make()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    aside = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    aside.write_bytes(made)
+    os.replace(aside, path)
+    return made
 
 
 def _fit(dataset: pd.DataFrame, seed: int, features: list[str] | None, blank: tuple[str, ...], max_iter: int) -> Model:
@@ -151,7 +181,7 @@ def honest_subject(fraction: float = 0.02, seed: int = 0) -> Subject:
 
 @lru_cache(maxsize=4)
 def _sample(fraction: float, seed: int) -> bytes:
-    return pickle.dumps(build_dataset(fraction=fraction, seed=seed)[0])
+    return _on_disk(("sample", fraction, seed), lambda: pickle.dumps(build_dataset(fraction=fraction, seed=seed)[0]))
 
 
 def train_model(frame: pd.DataFrame, seed: int = 0) -> Model:

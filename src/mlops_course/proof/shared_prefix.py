@@ -515,8 +515,12 @@ def prove(nb: NotebookNode, folder: Path, variants: list[Variant], progress: boo
                              for v in variants], "whole": whole}
         (scratch / "home").mkdir()
         (scratch / "spec.json").write_text(json.dumps(spec))
+        from mlops_course.mutation import DISK_CACHE_VARIABLE
+
+        # The forks share the mutation tests' deterministic fits (Lab 06): the first to need one makes it.
+        env = {**process_environment(scratch / "home"), DISK_CACHE_VARIABLE: str(scratch / "mutation-cache")}
         process = subprocess.Popen([sys.executable, "-m", "mlops_course.proof.shared_prefix", str(scratch / "spec.json")],
-                                   cwd=folder, env=process_environment(scratch / "home"), stdout=subprocess.DEVNULL,
+                                   cwd=folder, env=env, stdout=subprocess.DEVNULL,
                                    stderr=None if progress else subprocess.PIPE, start_new_session=True)
         _RUNNING.add(process)
         try:
