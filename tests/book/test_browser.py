@@ -261,6 +261,10 @@ def test_every_lab_link_opens_its_lab_in_jupyterlab(course, browser, shots):
                 downloaded.add(lab)
             elif lab not in opened:
                 page.goto(f"{course.book_url}/{doc}")
+                # The link opens JupyterLab's default workspace, which would restore every lab opened before (and
+                # render each again); a reader's first click finds it empty, and so does each click here.
+                reset = page.request.delete(f"{course.lab_url}/lab/api/workspaces/default?token={course.token}")
+                assert reset.ok or reset.status == 404, f"JupyterLab did not reset its workspace: {reset.status}"
                 page.locator(f'a.lab-link[href="{href}"]').first.click()
                 page.wait_for_url(f"{course.lab_url}/lab/tree/{lab}/{lab}.ipynb*", timeout=30_000)
                 title = lab_title(release_notebook(ROOT, lab))
