@@ -37,6 +37,13 @@ BESIDE = (
     "tests/book/test_launch.py",
     "tests/learner/test_verdict.py",
     "tests/learner/test_validate.py",
+    # Self-contained grading tests: here, the first process reaches its last tests (those that wait for the
+    # proofs) sooner, and fewer of them run with the other core idle.
+    "tests/grading/test_autograde_regrade.py",
+    "tests/grading/test_grading.py",
+    "tests/grading/test_plain_nbgrader_course.py",
+    "tests/grading/test_release.py",
+    "tests/grading/test_sandbox.py",
 )
 
 
