@@ -34,6 +34,10 @@ VARIANTS = [
                                              'warnings.warn("careful", FutureWarning)\nLIMIT = 10'}, ("test_limit_value",)),
     shared_prefix.Variant("dies", {"limit": "import os\nos._exit(3)"}, ("test_limit_value",)),
     shared_prefix.Variant("hangs", {"limit": "import time\ntime.sleep(600)"}, ("test_limit_value",)),
+    # A child that saves a model through MLflow imports skops; the children forked after it find it imported.
+    shared_prefix.Variant("saves-a-model", {"double": "def double(x):\n    return 2 * x\nimport skops.io"}, ("test_double",)),
+    shared_prefix.Variant("after-a-model", {"limit": 'import sys\nLIMIT = 10 if "skops.io" in sys.modules else 0'},
+                          ("test_limit_value",)),
 ]
 
 
@@ -89,6 +93,13 @@ def test_a_child_that_dies_or_hangs_is_reported_and_the_run_goes_on(proof):
     assert "exit code 3" in proof.problems["dies"] and "timed out" in proof.problems["hangs"]
     assert not {"dies", "hangs"} & set(proof.variants)
     assert proof.cpu_seconds > 0
+
+
+def test_what_a_childs_model_saving_cost_is_paid_once_for_the_children_after_it(proof):
+    """After a child that saved a model (it imported skops), do the children forked later find skops already
+    imported, and keep the verdicts they would have earned anyway?"""
+    assert scores(proof.variants["saves-a-model"].cells) == {"test_double": 2}
+    assert scores(proof.variants["after-a-model"].cells) == {"test_limit_type": 1, "test_limit_value": 1}
 
 
 def test_a_variant_naming_unknown_or_untested_cells_is_refused(tmp_path):

@@ -345,7 +345,8 @@ def _fork_variant(runner: CellRunner, nb: NotebookNode, start: int, variant: Var
         try:
             die_with_parent()
             os.setpgid(0, 0)  # servers or workers it starts die with it
-            result: dict[str, Any] = {"proof": _run_variant(runner, nb, start, variant, index, tests)}
+            result: dict[str, Any] = {"proof": _run_variant(runner, nb, start, variant, index, tests),
+                                      "used_skops": "skops.io" in sys.modules}
         except BaseException as exc:  # noqa: BLE001 (report anything, never run the parent's cells)
             result, code = {"problem": f"{type(exc).__name__}: {exc}"}, 1
         result_file.write_text(json.dumps(result))
@@ -403,6 +404,8 @@ def run(spec: dict) -> dict:
                 found = _fork_variant(runner, nb, i, variant, spec["child_timeout"], Path(spec["scratch"]) / "variant.json",
                                       index, tests)
                 snapshot.restore()
+                if found.get("used_skops"):
+                    _warm_what_model_logging_needs()
                 if "problem" in found:
                     result["problems"][variant.name] = found["problem"]
                 else:
@@ -429,6 +432,23 @@ def _import_what_children_need() -> None:
 
     from mlops_course.course import questions, scoring  # noqa: F401
     from mlops_course.learner import selfcheck  # noqa: F401
+
+
+def _warm_what_model_logging_needs() -> None:
+    """Once a child has saved or loaded a model, do here what that cost it, so the next children need not.
+
+    A process that saves or loads a scikit-learn model through MLflow imports skops (its trusted
+    types import all of scikit-learn: 1.2 CPU-seconds) and lists the installed packages' modules
+    (MLflow keeps that list for the process: 1.2 CPU-seconds), unless its parent did. Both are the
+    same in every process of this environment, so doing them here changes no verdict; a notebook
+    whose children log no model (in Lab 02 they would cost more than they save) pays nothing.
+    """
+    if "skops.io" in sys.modules:
+        return
+    import skops.io  # noqa: F401
+    from mlflow.utils import requirements_utils
+
+    getattr(requirements_utils, "_init_modules_to_packages_map", lambda: None)()  # private: gone in a later MLflow, skipped
 
 
 def _self_check(nb: NotebookNode, runner: CellRunner, lab: str) -> dict:
