@@ -118,20 +118,25 @@ def test_a_remembered_fit_cannot_be_changed_by_its_caller(honest):
 
 def test_a_fit_kept_on_disk_is_the_fit_another_process_would_make(honest, tmp_path, monkeypatch):
     """With the disk cache named (as the shared-prefix proofs name it), does a fit made in one process come back,
-    for a process that has not made it, as the same model, without fitting again; and without it, is nothing written?"""
-    small = honest.dataset.iloc[::4]
+    for a process that has not made it, as the same model, without fitting again; and without it, is nothing kept?"""
+    small, cache = honest.dataset.iloc[::4], tmp_path / "cache"
     mutation._fitted.cache_clear()
-    made = mutation.fit_model(small, seed=3, max_iter=5)
-    assert not list(tmp_path.iterdir()), "without the variable, a fit must stay in memory"
+    made = mutation.fit_model(small, seed=3, max_iter=5)  # no variable: what a learner's kernel fits
 
-    monkeypatch.setenv(mutation.DISK_CACHE_VARIABLE, str(tmp_path / "cache"))
+    monkeypatch.setenv(mutation.DISK_CACHE_VARIABLE, str(cache))
     mutation._fitted.cache_clear()
     assert (mutation.fit_model(small, seed=3, max_iter=5).predict_proba(small) == made.predict_proba(small)).all()
-    assert len(list((tmp_path / "cache").iterdir())) == 1
+    assert len(list(cache.iterdir())) == 1
 
-    mutation._fitted.cache_clear()  # a fork made before the fit: its memory holds nothing, the disk holds the fit
-    monkeypatch.setattr(mutation, "_fit", lambda *args: pytest.fail("a fit kept on disk was made again"))
-    again = mutation.fit_model(small, seed=3, max_iter=5)
-    assert (again.predict_proba(small) == made.predict_proba(small)).all() and again.threshold == made.threshold
-    with pytest.raises(pytest.fail.Exception):  # other settings are another fit, not the one kept
-        mutation.fit_model(small, seed=4, max_iter=5)
+    with monkeypatch.context() as fitting:
+        mutation._fitted.cache_clear()  # a fork made before the fit: its memory holds nothing, the disk holds the fit
+        fitting.setattr(mutation, "_fit", lambda *args: pytest.fail("a fit kept on disk was made again"))
+        again = mutation.fit_model(small, seed=3, max_iter=5)
+        assert (again.predict_proba(small) == made.predict_proba(small)).all() and again.threshold == made.threshold
+        with pytest.raises(pytest.fail.Exception):  # other settings are another fit, not the one kept
+            mutation.fit_model(small, seed=4, max_iter=5)
+
+    monkeypatch.delenv(mutation.DISK_CACHE_VARIABLE)
+    mutation._fitted.cache_clear()
+    mutation.fit_model(small, seed=5, max_iter=5)
+    assert len(list(cache.iterdir())) == 1, "without the variable, a fit must stay in the process's memory"
